@@ -1,0 +1,228 @@
+"""Shared vocabulary: the plain data that flows crawlers -> matching -> evidence -> store -> api.
+
+These are plain dataclasses on purpose: Scrapy accepts dataclass items, matching stays free of
+any framework, and every backend serialises them the same way (``to_dict``/``from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+Severity = Literal["high", "medium", "low"]
+SEVERITY_ORDER: dict[str, int] = {"high": 3, "medium": 2, "low": 1}
+
+Decision = Literal["confirmed", "dismissed"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Seller:
+    seller_id: str
+    name: str = ""
+    url: str = ""
+    location: str = ""
+    rating: float | None = None  # as the platform shows it, usually 0-5
+    shop_age_days: int | None = None  # days since the shop opened, at crawl time
+
+
+@dataclass(slots=True)
+class Listing:
+    """One product listing as seen on a marketplace at one moment."""
+
+    platform: str
+    listing_id: str
+    url: str
+    title: str
+    price: Decimal | None = None
+    currency: str = "CNY"
+    seller: Seller | None = None
+    image_urls: list[str] = field(default_factory=list)
+    # key/value pairs exactly as the page shows them (e.g. "3C认证": "2023011609123456")
+    attributes: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    crawled_at: datetime = field(default_factory=utcnow)
+    search_keyword: str = ""  # the watchlist keyword whose search found it
+    category: str = ""  # catalogue category id, set by matching
+    sales: int | None = None  # sales count shown by the platform, when shown
+    rendered_with: Literal["http", "browser"] = "http"
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.listing_id}"
+
+    def content_hash(self) -> str:
+        """SHA-256 over what the seller controls; crawl time and our own fields excluded.
+
+        Two crawls of an unchanged listing give the same hash, so the store keeps one version.
+        """
+        data = self.to_dict()
+        for volatile in ("crawled_at", "category", "rendered_with", "search_keyword"):
+            data.pop(volatile, None)
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Listing:
+        data = dict(data)
+        seller = data.pop("seller", None)
+        price = data.pop("price", None)
+        crawled_at = data.pop("crawled_at", None)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: v for k, v in data.items() if k in names},
+            seller=Seller(**seller) if seller else None,
+            price=Decimal(price) if price is not None else None,
+            crawled_at=_parse_dt(crawled_at) if crawled_at else utcnow(),
+        )
+
+
+@dataclass(slots=True)
+class Flag:
+    """Why a listing looks non-compliant. Every flag explains itself."""
+
+    rule_id: str  # e.g. "CCC_MISSING"
+    severity: Severity
+    reason: str  # Chinese, shown to officers
+    legal_basis: str  # e.g. "《认证认可条例》第二十七条"
+    snippet: str = ""  # the text that triggered the rule, as found
+    field: str = ""  # where the snippet was found: title, description, attributes.<key>, price, seller
+    reason_en: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Flag:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class Artifact:
+    """One preserved file. The bytes live in the archive's content-addressed blob store."""
+
+    kind: str  # "screenshot", "html", "metadata", "image"
+    media_type: str  # "image/png", "text/html", "application/json", ...
+    sha256: str
+    size: int
+    source_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class Evidence:
+    """A browser capture of one listing page."""
+
+    capture_id: str
+    platform: str
+    listing_id: str
+    url: str
+    final_url: str = ""
+    http_status: int | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    browser_version: str = ""
+    user_agent: str = ""
+    viewport: str = ""  # "1280x800"
+    tool_version: str = ""
+    artifacts: list[Artifact] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # partial failures, e.g. an unreadable image
+
+    def artifact(self, kind: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.kind == kind), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        data = dict(data)
+        artifacts = [Artifact(**a) for a in data.pop("artifacts", [])]
+        started = data.pop("started_at", None)
+        finished = data.pop("finished_at", None)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: v for k, v in data.items() if k in names},
+            artifacts=artifacts,
+            started_at=_parse_dt(started) if started else utcnow(),
+            finished_at=_parse_dt(finished) if finished else None,
+        )
+
+
+@dataclass(slots=True)
+class Review:
+    """An officer's decision on a flagged listing."""
+
+    platform: str
+    listing_id: str
+    decision: Decision
+    reviewer: str
+    reason: str = ""
+    decided_at: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+
+@dataclass(slots=True)
+class Notice:
+    """A takedown notice to a platform about one of its listings (served by the platform feed)."""
+
+    notice_id: str
+    platform: str
+    listing_id: str
+    url: str
+    rule_ids: list[str]
+    legal_basis: list[str]
+    action: str = "下架"
+    status: str = "open"
+    created_at: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+
+@dataclass(slots=True)
+class PageError:
+    """A page or resource that could not be read. Recorded and counted; the pass goes on."""
+
+    url: str
+    kind: str  # "http_status", "timeout", "parse", "image", "capture", ...
+    message: str
+    at: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+
+def _to_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _parse_dt(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
