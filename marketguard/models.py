@@ -209,6 +209,20 @@ class PageError:
         return _to_jsonable(dataclasses.asdict(self))
 
 
+@dataclass(slots=True)
+class Assessment:
+    """A listing on its way through the pass: matched, maybe captured, then stored.
+
+    Problems met on the way (an unreadable image, a failed capture) travel with it so the store
+    records them next to the listing instead of losing them.
+    """
+
+    listing: Listing
+    flags: list[Flag] = field(default_factory=list)
+    evidence: Evidence | None = None
+    errors: list[PageError] = field(default_factory=list)
+
+
 def _to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_jsonable(v) for k, v in value.items()}

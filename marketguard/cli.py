@@ -1,0 +1,204 @@
+"""The ``marketguard`` command: a thin layer over importable functions.
+
+    marketguard demo [--no-serve] [--json]    one monitoring pass over the bundled demo shop
+    marketguard crawl --base-url URL          one monitoring pass over a running demo-style shop
+    marketguard serve                         the review workspace over the store
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from marketguard import __version__
+from marketguard.settings import Settings
+
+SUMMARY_KEYS = ("listings", "flagged", "evidence", "errors", "by_rule", "store")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketguard",
+        description="查找网售假冒伪劣与未认证产品，固定证据，供执法人员审查。",
+    )
+    parser.add_argument("--version", action="version", version=f"marketguard {__version__}")
+    sub = parser.add_subparsers(title="commands")
+
+    demo = sub.add_parser("demo", help="run one monitoring pass over the bundled demo shop")
+    _store_options(demo)
+    demo.add_argument("--listings", type=int, default=300, help="listings in the demo shop")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the demo shop's data")
+    demo.add_argument("--no-serve", action="store_true", help="exit after the summary")
+    demo.add_argument("--json", action="store_true", help="print only the summary as JSON")
+    demo.add_argument("--no-capture", action="store_true", help="skip browser evidence")
+    demo.add_argument("--port", type=int, default=8000, help="review workspace port")
+    demo.set_defaults(func=cmd_demo)
+
+    crawl = sub.add_parser("crawl", help="run one monitoring pass over a demo-style shop")
+    _store_options(crawl)
+    crawl.add_argument("--base-url", required=True, help="the shop's base URL")
+    crawl.add_argument(
+        "--keyword", action="append", default=[], help="search term (default: the watchlist's)"
+    )
+    crawl.add_argument("--json", action="store_true", help="print only the summary as JSON")
+    crawl.add_argument("--no-capture", action="store_true", help="skip browser evidence")
+    crawl.set_defaults(func=cmd_crawl)
+
+    serve = sub.add_parser("serve", help="serve the review workspace")
+    _store_options(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", type=Path, default=None, help="store folder (default $MARKETGUARD_HOME or ./var)"
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if args.store is not None:
+        settings.home = args.store
+    return settings
+
+
+def watchlist_search_terms(settings: Settings) -> list[str]:
+    from matching.catalogue import load_catalogue
+
+    return load_catalogue(settings.catalogue).watched_search_terms()
+
+
+def check_browser(settings: Settings) -> str | None:
+    """Why captures cannot run here, or None when the browser is in place."""
+    if not (Path(settings.chromium).exists() or shutil.which(settings.chromium)):
+        return (
+            f"Chromium not found at {settings.chromium}. Install Debian's packages "
+            "`chromium fonts-noto-cjk` (make demo does it when run as root), or set "
+            "MARKETGUARD_CHROMIUM to the executable."
+        )
+    return None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from demo.generator import generate
+    from demo.server import DemoServer
+
+    settings = _settings(args)
+    capture = not args.no_capture
+    if capture and (problem := check_browser(settings)):
+        print(problem, file=sys.stderr)
+        return 3
+    marketplace = generate(seed=args.seed, listings=args.listings)
+    with DemoServer(marketplace) as shop:
+        if not args.json:
+            print(f"演示网店已启动: {shop.url} ({args.listings} 个商品)", file=sys.stderr)
+        summary = _run(args, settings, shop.url, watchlist_search_terms(settings), capture)
+        _print_summary(summary, as_json=args.json)
+        if args.no_serve:
+            return 0
+        return _serve(settings, "127.0.0.1", args.port)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    capture = not args.no_capture
+    if capture and (problem := check_browser(settings)):
+        print(problem, file=sys.stderr)
+        return 3
+    keywords = args.keyword or watchlist_search_terms(settings)
+    summary = _run(args, settings, args.base_url, keywords, capture)
+    _print_summary(summary, as_json=args.json)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(_settings(args), args.host, args.port)
+
+
+def _run(
+    args: argparse.Namespace, settings: Settings, base_url: str, keywords: list[str], capture: bool
+) -> dict[str, Any]:
+    from crawlers.run import run_pass
+
+    quiet = bool(args.json)
+    return run_pass(
+        "demo_shop",
+        {"base_url": base_url, "keywords": ",".join(keywords)},
+        settings,
+        capture=capture,
+        progress_interval=0 if quiet else 2.0,
+        log_level="ERROR" if quiet else "WARNING",
+    )
+
+
+def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: summary[k] for k in SUMMARY_KEYS}, ensure_ascii=False), flush=True)
+        return
+    lines = [
+        "",
+        "== 本轮监测汇总 ==",
+        f"商品总数 listings : {summary['listings']}",
+        f"被标记   flagged  : {summary['flagged']}",
+        f"已取证   evidence : {summary['evidence']}",
+        f"错误     errors   : {summary['errors']}"
+        + (
+            "  (" + ", ".join(f"{k} {v}" for k, v in summary["errors_by_kind"].items()) + ")"
+            if summary.get("errors_by_kind")
+            else ""
+        ),
+        "按规则 by rule:",
+        *[f"  {rule:<22} {count}" for rule, count in summary["by_rule"].items()],
+        f"存储 store: {summary['store']}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from evidence.archive import open_archive
+
+    if not _port_free(host, port):
+        port = _free_port(host)
+    app = create_app(open_archive(settings.home))
+    print(f"审查工作台 review workspace: http://{host}:{port}/  (Ctrl+C 退出)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
