@@ -14,6 +14,10 @@ from typing import Any, Protocol
 from marketguard.models import Evidence, Flag, Listing, PageError, Review
 
 
+class UnknownListingError(LookupError):
+    """A write (a review) names a listing the store has never seen."""
+
+
 @dataclass(slots=True)
 class SavedListing:
     version: int  # 1 for the first version seen; grows only when the content changed
@@ -84,6 +88,10 @@ class Archive(Protocol):
 
     def get_pass(self, pass_id: int) -> PassRecord | None: ...
 
+    def latest_pass(self) -> PassRecord | None:
+        """The most recently begun pass, finished or not; None before the first pass."""
+        ...
+
     # --- writes from the crawl pipeline -------------------------------------------------
     def save_listing(
         self,
@@ -102,7 +110,10 @@ class Archive(Protocol):
         """Store bytes under their SHA-256 (hex); idempotent. Returns the hash."""
         ...
 
-    def read_blob(self, sha256: str) -> bytes: ...
+    def read_blob(self, sha256: str) -> bytes:
+        """The stored bytes. ValueError for a name that is not 64 lowercase hex digits or bytes
+        that no longer hash to it; FileNotFoundError for an unknown blob."""
+        ...
 
     def blob_path(self, sha256: str) -> Path | None:
         """Where the blob lives on local disk, when the backend keeps it there."""
@@ -115,9 +126,14 @@ class Archive(Protocol):
 
     def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None: ...
 
-    def add_review(self, review: Review) -> None: ...
+    def add_review(self, review: Review) -> None:
+        """Append a decision. ValueError for a bad decision or an empty reviewer,
+        UnknownListingError for a listing the store does not hold."""
+        ...
 
-    def errors(self, pass_id: int | None = None, limit: int = 100) -> list[PageError]: ...
+    def errors(self, pass_id: int | None = None, limit: int = 100) -> list[PageError]:
+        """Recorded errors, newest first; of one pass, or of all passes when pass_id is None."""
+        ...
 
     def facets(self) -> dict[str, dict[str, int]]:
         """Counts of flagged listings by "category" and by "rule" (for the queue's filters)."""

@@ -1,0 +1,746 @@
+"""The default store: one SQLite file plus a content-addressed folder of blobs.
+
+Layout under ``home``::
+
+    marketguard.db            listings, versions, flags, evidence, reviews, errors, passes
+    blobs/<aa>/<sha256>       artifact bytes, named by the SHA-256 of those bytes
+
+Every ``save_listing`` is one transaction, so a crash mid-pass loses only the listing being
+written. The ``listings`` table carries a denormalised queue key (severity, last seen, rules,
+latest decision) so the review queue reads an index instead of joining flags and reviews; those
+columns are rewritten in the same transaction as the rows they summarise. See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evidence.archive.base import (
+    FlaggedRow,
+    ListingRecord,
+    PassRecord,
+    QueueFilter,
+    SavedListing,
+    UnknownListingError,
+)
+from evidence.hashing import sha256_bytes
+from marketguard.models import (
+    SEVERITY_ORDER,
+    Evidence,
+    Flag,
+    Listing,
+    PageError,
+    Review,
+    utcnow,
+)
+
+DB_NAME = "marketguard.db"
+SCHEMA_VERSION = 1
+DECISIONS = ("confirmed", "dismissed")
+SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+# Queue columns repeat in the rule index (listing_rules) so that a rule-filtered page is an index
+# walk in queue order rather than a sort of every listing carrying the rule.
+_SCHEMA_V1 = """
+CREATE TABLE passes (
+    pass_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    settings    TEXT NOT NULL DEFAULT '{}',
+    summary     TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE listings (
+    id                INTEGER PRIMARY KEY,
+    platform          TEXT NOT NULL,
+    listing_id        TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    content_hash      TEXT NOT NULL,
+    url               TEXT NOT NULL,
+    title             TEXT NOT NULL,
+    price             TEXT,
+    currency          TEXT NOT NULL,
+    category          TEXT NOT NULL,
+    seller_name       TEXT NOT NULL,
+    seller_location   TEXT NOT NULL,
+    first_seen        TEXT NOT NULL,
+    last_seen         TEXT NOT NULL,
+    last_pass_id      INTEGER REFERENCES passes(pass_id),
+    max_severity      INTEGER NOT NULL,  -- 3 high, 2 medium, 1 low, 0 not flagged
+    flag_count        INTEGER NOT NULL,
+    rule_ids          TEXT NOT NULL,     -- JSON list, for display
+    decision          TEXT,              -- latest review decision (cache of reviews)
+    UNIQUE (platform, listing_id)
+);
+CREATE INDEX listings_queue
+    ON listings (max_severity DESC, last_seen DESC, id DESC) WHERE max_severity > 0;
+CREATE INDEX listings_category_queue
+    ON listings (category, max_severity DESC, last_seen DESC, id DESC) WHERE max_severity > 0;
+CREATE INDEX listings_decision_queue
+    ON listings (decision, max_severity DESC, last_seen DESC, id DESC) WHERE max_severity > 0;
+
+CREATE TABLE listing_versions (
+    listing_pk   INTEGER NOT NULL REFERENCES listings(id),
+    version      INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    seen_at      TEXT NOT NULL,
+    pass_id      INTEGER REFERENCES passes(pass_id),
+    data         TEXT NOT NULL,          -- Listing.to_dict() as first seen with this content
+    PRIMARY KEY (listing_pk, version)
+) WITHOUT ROWID;
+
+CREATE TABLE flags (
+    id          INTEGER PRIMARY KEY,
+    listing_pk  INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    rule_id     TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    data        TEXT NOT NULL,           -- Flag.to_dict()
+    FOREIGN KEY (listing_pk, version) REFERENCES listing_versions (listing_pk, version)
+);
+CREATE INDEX flags_by_version ON flags (listing_pk, version, position);
+
+CREATE TABLE listing_rules (
+    listing_pk   INTEGER NOT NULL REFERENCES listings(id),
+    rule_id      TEXT NOT NULL,
+    max_severity INTEGER NOT NULL,
+    last_seen    TEXT NOT NULL,
+    PRIMARY KEY (listing_pk, rule_id)
+) WITHOUT ROWID;
+CREATE INDEX listing_rules_queue
+    ON listing_rules (rule_id, max_severity DESC, last_seen DESC, listing_pk DESC);
+
+CREATE TABLE evidence (
+    id          INTEGER PRIMARY KEY,
+    capture_id  TEXT NOT NULL UNIQUE,
+    listing_pk  INTEGER NOT NULL REFERENCES listings(id),
+    version     INTEGER NOT NULL,
+    pass_id     INTEGER REFERENCES passes(pass_id),
+    started_at  TEXT NOT NULL,
+    data        TEXT NOT NULL            -- Evidence.to_dict(), the capture record as made
+);
+CREATE INDEX evidence_by_listing ON evidence (listing_pk, started_at DESC, id DESC);
+
+CREATE TABLE evidence_artifacts (
+    evidence_pk INTEGER NOT NULL REFERENCES evidence(id),
+    position    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    media_type  TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    source_url  TEXT NOT NULL,
+    PRIMARY KEY (evidence_pk, position)
+) WITHOUT ROWID;
+CREATE INDEX evidence_artifacts_by_sha256 ON evidence_artifacts (sha256);
+
+CREATE TABLE reviews (
+    id          INTEGER PRIMARY KEY,
+    listing_pk  INTEGER NOT NULL REFERENCES listings(id),
+    decision    TEXT NOT NULL CHECK (decision IN ('confirmed', 'dismissed')),
+    reviewer    TEXT NOT NULL CHECK (reviewer <> ''),
+    reason      TEXT NOT NULL,
+    decided_at  TEXT NOT NULL
+);
+CREATE INDEX reviews_by_listing ON reviews (listing_pk, decided_at DESC, id DESC);
+
+CREATE TABLE errors (
+    id       INTEGER PRIMARY KEY,
+    pass_id  INTEGER REFERENCES passes(pass_id),
+    url      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
+CREATE INDEX errors_by_pass ON errors (pass_id, at DESC, id DESC);
+"""
+
+# version -> script bringing the schema from version - 1 to version
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+class SqliteArchive:
+    """The Archive protocol over stdlib sqlite3 and a blob folder.
+
+    One connection shared by threads behind a lock: the crawl writes from one thread, the web
+    app reads from its thread pool. Other processes may open the same file; WAL lets their reads
+    run beside a write, and the busy timeout makes their writes wait instead of failing.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.blob_root = self.home / "blobs"
+        self.blob_root.mkdir(exist_ok=True)
+        self.db_path = self.home / DB_NAME
+        self.location = str(self.db_path)
+        self._lock = threading.RLock()
+        self._in_batch = False
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+        # the block we mean and never an implicit one left open by a SELECT.
+        self._conn = sqlite3.connect(
+            self.db_path, check_same_thread=False, isolation_level=None, timeout=10.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a commit survives a process crash; only a power cut may lose the
+        # last few commits, and never corrupts the file.
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            # Keeps the planner's statistics fresh for the queue indexes; cheap when nothing
+            # changed (https://sqlite.org/pragma.html#pragma_optimize).
+            self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+
+    def __enter__(self) -> SqliteArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit many writes at once (bulk imports, re-matching a whole store).
+
+        Each write inside stays all-or-nothing (a savepoint), so a write that raises can be
+        caught and the batch goes on; but nothing is durable until the batch ends, and a crash
+        loses the whole batch. The crawl therefore writes listing by listing, never in a batch.
+        Other threads wait for the batch to finish.
+        """
+        with self._lock:
+            if self._in_batch:
+                raise RuntimeError("batches do not nest")
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._in_batch = False
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._in_batch:
+                begin, commit, rollback = "SAVEPOINT write", "RELEASE write", "ROLLBACK TO write"
+            else:
+                # IMMEDIATE takes the write lock up front, so two writers queue on the busy
+                # timeout instead of one failing half-way with "database is locked".
+                begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+            self._conn.execute(begin)
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute(rollback)
+                if self._in_batch:
+                    self._conn.execute(commit)  # ROLLBACK TO keeps the savepoint open
+                raise
+            self._conn.execute(commit)
+
+    def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            current = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.db_path} has schema version {current}; this MarketGuard knows "
+                    f"only up to {SCHEMA_VERSION}. Upgrade MarketGuard to open it."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                # executescript() would COMMIT our transaction; run statement by statement.
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, _ts(utcnow())),
+                )
+
+    # --- monitoring passes ------------------------------------------------------------------
+    def begin_pass(self, settings: dict[str, Any] | None = None) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO passes (started_at, settings) VALUES (?, ?)",
+                (_ts(utcnow()), _json(settings or {})),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_pass(self, pass_id: int, summary: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE passes SET finished_at = ?, summary = ? WHERE pass_id = ?",
+                (_ts(utcnow()), _json(summary), pass_id),
+            )
+            if cursor.rowcount == 0:
+                raise LookupError(f"no pass {pass_id}")
+
+    def get_pass(self, pass_id: int) -> PassRecord | None:
+        rows = self._read("SELECT * FROM passes WHERE pass_id = ?", (pass_id,))
+        return _pass_record(rows[0]) if rows else None
+
+    def latest_pass(self) -> PassRecord | None:
+        rows = self._read("SELECT * FROM passes ORDER BY pass_id DESC LIMIT 1")
+        return _pass_record(rows[0]) if rows else None
+
+    # --- writes from the crawl pipeline -----------------------------------------------------
+    def save_listing(
+        self,
+        listing: Listing,
+        flags: list[Flag],
+        evidence: Evidence | None = None,
+        pass_id: int | None = None,
+    ) -> SavedListing:
+        """Upsert by (platform, listing_id), keeping earlier versions; one atomic write.
+
+        Flags belong to a version. A save always stores *its* flags against the version it
+        lands on: a new version gets them fresh; an unchanged listing has its current version's
+        flags replaced, because unchanged content with different flags means the rules changed
+        and the queue must show what today's rules say. Earlier versions keep their flags.
+        """
+        _check_flags(flags)
+        if evidence is not None:
+            _check_evidence(listing, evidence)
+        content_hash = listing.content_hash()
+        seen = _ts(listing.crawled_at)
+        data = listing.to_dict()
+        max_severity = max((SEVERITY_ORDER[f.severity] for f in flags), default=0)
+        rule_ids = list(dict.fromkeys(f.rule_id for f in flags))
+        seller = listing.seller
+        columns = {
+            "url": listing.url,
+            "title": listing.title,
+            "price": data["price"],
+            "currency": listing.currency,
+            "category": listing.category,
+            "seller_name": seller.name if seller else "",
+            "seller_location": seller.location if seller else "",
+            "max_severity": max_severity,
+            "flag_count": len(flags),
+            "rule_ids": _json(rule_ids),
+        }
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id, version, content_hash, last_seen FROM listings"
+                " WHERE platform = ? AND listing_id = ?",
+                (listing.platform, listing.listing_id),
+            ).fetchone()
+            if row is None:
+                pk = db.execute(
+                    "INSERT INTO listings (platform, listing_id, version, content_hash,"
+                    " first_seen, last_seen, last_pass_id, "
+                    + ", ".join(columns)
+                    + ") VALUES (?, ?, 1, ?, ?, ?, ?, "
+                    + ", ".join("?" * len(columns))
+                    + ")",
+                    (
+                        listing.platform,
+                        listing.listing_id,
+                        content_hash,
+                        seen,
+                        seen,
+                        pass_id,
+                        *columns.values(),
+                    ),
+                ).lastrowid
+                version, changed, last_seen = 1, True, seen
+            else:
+                pk = row["id"]
+                changed = row["content_hash"] != content_hash
+                version = row["version"] + 1 if changed else row["version"]
+                last_seen = max(row["last_seen"], seen)
+                db.execute(
+                    "UPDATE listings SET version = ?, content_hash = ?, last_seen = ?,"
+                    " last_pass_id = COALESCE(?, last_pass_id), "
+                    + ", ".join(f"{name} = ?" for name in columns)
+                    + " WHERE id = ?",
+                    (version, content_hash, last_seen, pass_id, *columns.values(), pk),
+                )
+            if changed:
+                db.execute(
+                    "INSERT INTO listing_versions"
+                    " (listing_pk, version, content_hash, seen_at, pass_id, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (pk, version, content_hash, seen, pass_id, _json(data)),
+                )
+            else:
+                db.execute("DELETE FROM flags WHERE listing_pk = ? AND version = ?", (pk, version))
+            db.executemany(
+                "INSERT INTO flags (listing_pk, version, position, rule_id, severity, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (pk, version, i, f.rule_id, f.severity, _json(f.to_dict()))
+                    for i, f in enumerate(flags)
+                ],
+            )
+            db.execute("DELETE FROM listing_rules WHERE listing_pk = ?", (pk,))
+            db.executemany(
+                "INSERT INTO listing_rules (listing_pk, rule_id, max_severity, last_seen)"
+                " VALUES (?, ?, ?, ?)",
+                [(pk, rule_id, max_severity, last_seen) for rule_id in rule_ids],
+            )
+            if evidence is not None:
+                self._insert_evidence(db, pk, version, pass_id, evidence)
+        return SavedListing(version=version, changed=changed)
+
+    @staticmethod
+    def _insert_evidence(
+        db: sqlite3.Connection, pk: int, version: int, pass_id: int | None, evidence: Evidence
+    ) -> None:
+        # A capture saved twice (a retried item) stays one record: capture_id is its identity.
+        cursor = db.execute(
+            "INSERT INTO evidence (capture_id, listing_pk, version, pass_id, started_at, data)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (capture_id) DO NOTHING",
+            (
+                evidence.capture_id,
+                pk,
+                version,
+                pass_id,
+                _ts(evidence.started_at),
+                _json(evidence.to_dict()),
+            ),
+        )
+        if cursor.rowcount == 0:
+            return
+        evidence_pk = cursor.lastrowid
+        db.executemany(
+            "INSERT INTO evidence_artifacts"
+            " (evidence_pk, position, kind, media_type, sha256, size, source_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (evidence_pk, i, a.kind, a.media_type, a.sha256, a.size, a.source_url)
+                for i, a in enumerate(evidence.artifacts)
+            ],
+        )
+
+    def record_error(self, error: PageError, pass_id: int | None = None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO errors (pass_id, url, kind, message, at) VALUES (?, ?, ?, ?, ?)",
+                (pass_id, error.url, error.kind, error.message, _ts(error.at)),
+            )
+
+    # --- content-addressed blobs ------------------------------------------------------------
+    def put_blob(self, data: bytes) -> str:
+        """Store bytes under their SHA-256 (hex); idempotent. Returns the hash.
+
+        The file appears whole or not at all: bytes go to a temporary file in the target folder,
+        are fsynced, then renamed over the final name (a rename is atomic within one folder).
+        """
+        sha256 = sha256_bytes(data)
+        path = self._blob_file(sha256)
+        if path.exists():
+            return sha256
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+        return sha256
+
+    def read_blob(self, sha256: str) -> bytes:
+        """The bytes stored under ``sha256``, checked against their name before they are returned.
+
+        Raises ValueError for a name that is not 64 lowercase hex digits or for bytes that no
+        longer hash to their name, FileNotFoundError for an unknown blob.
+        """
+        data = self._blob_file(sha256).read_bytes()
+        if sha256_bytes(data) != sha256:
+            raise ValueError(f"blob {sha256} is corrupted: its bytes no longer hash to its name")
+        return data
+
+    def blob_path(self, sha256: str) -> Path | None:
+        path = self._blob_file(sha256)
+        return path if path.is_file() else None
+
+    def _blob_file(self, sha256: str) -> Path:
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.blob_root / sha256[:2] / sha256
+
+    # --- reads and decisions for the review workspace ---------------------------------------
+    def flagged(self, query: QueueFilter) -> list[FlaggedRow]:
+        keys, params, order = _queue_query(query)
+        # Page over the covering index first, then fetch only that page's rows: OFFSET then
+        # walks index entries, not whole listing rows.
+        rows = self._read(
+            f"""
+            SELECT l.*,
+              (SELECT a.sha256 FROM evidence e
+                 JOIN evidence_artifacts a ON a.evidence_pk = e.id AND a.kind = 'screenshot'
+                WHERE e.listing_pk = l.id
+                ORDER BY e.started_at DESC, e.id DESC, a.position LIMIT 1) AS screenshot_sha256
+            FROM ({keys} ORDER BY {order} LIMIT ? OFFSET ?) AS page
+            JOIN listings l ON l.id = page.pk
+            ORDER BY l.max_severity DESC, l.last_seen DESC, l.id DESC
+            """,
+            [*params, max(0, query.limit), max(0, query.offset)],
+        )
+        return [_flagged_row(row) for row in rows]
+
+    def count_flagged(self, query: QueueFilter) -> int:
+        keys, params, _ = _queue_query(query)
+        return int(self._read(f"SELECT COUNT(*) FROM ({keys})", params)[0][0])
+
+    def facets(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            categories = self._conn.execute(
+                "SELECT category, COUNT(*) FROM listings WHERE max_severity > 0"
+                " GROUP BY category ORDER BY COUNT(*) DESC, category"
+            ).fetchall()
+            rules = self._conn.execute(
+                "SELECT rule_id, COUNT(*) FROM listing_rules"
+                " GROUP BY rule_id ORDER BY COUNT(*) DESC, rule_id"
+            ).fetchall()
+        return {
+            "category": {row[0]: row[1] for row in categories},
+            "rule": {row[0]: row[1] for row in rules},
+        }
+
+    def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT * FROM listings WHERE platform = ? AND listing_id = ?",
+                (platform, listing_id),
+            ).fetchone()
+            if row is None:
+                return None
+            pk, version = row["id"], row["version"]
+            data = self._conn.execute(
+                "SELECT data FROM listing_versions WHERE listing_pk = ? AND version = ?",
+                (pk, version),
+            ).fetchone()["data"]
+            flags = self._conn.execute(
+                "SELECT data FROM flags WHERE listing_pk = ? AND version = ? ORDER BY position",
+                (pk, version),
+            ).fetchall()
+            evidence = self._conn.execute(
+                "SELECT data FROM evidence WHERE listing_pk = ? ORDER BY started_at DESC, id DESC",
+                (pk,),
+            ).fetchall()
+            reviews = self._conn.execute(
+                "SELECT * FROM reviews WHERE listing_pk = ? ORDER BY decided_at DESC, id DESC",
+                (pk,),
+            ).fetchall()
+        listing = Listing.from_dict(json.loads(data))
+        # The version keeps what the seller showed; the category is our own, current judgement.
+        listing.category = row["category"]
+        return ListingRecord(
+            listing=listing,
+            version=version,
+            first_seen=_dt(row["first_seen"]),
+            last_seen=_dt(row["last_seen"]),
+            flags=[Flag.from_dict(json.loads(f["data"])) for f in flags],
+            evidence=[Evidence.from_dict(json.loads(e["data"])) for e in evidence],
+            reviews=[
+                Review(
+                    platform=platform,
+                    listing_id=listing_id,
+                    decision=r["decision"],
+                    reviewer=r["reviewer"],
+                    reason=r["reason"],
+                    decided_at=_dt(r["decided_at"]),
+                )
+                for r in reviews
+            ],
+        )
+
+    def listing_versions(self, platform: str, listing_id: str) -> list[tuple[int, Listing]]:
+        """Every stored version of a listing, oldest first (not part of the Archive protocol)."""
+        rows = self._read(
+            "SELECT v.version, v.data FROM listing_versions v"
+            " JOIN listings l ON l.id = v.listing_pk"
+            " WHERE l.platform = ? AND l.listing_id = ? ORDER BY v.version",
+            (platform, listing_id),
+        )
+        return [(row["version"], Listing.from_dict(json.loads(row["data"]))) for row in rows]
+
+    def add_review(self, review: Review) -> None:
+        if review.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {review.decision!r}")
+        if not review.reviewer.strip():
+            raise ValueError("a review needs the reviewer's name")
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id FROM listings WHERE platform = ? AND listing_id = ?",
+                (review.platform, review.listing_id),
+            ).fetchone()
+            if row is None:
+                raise UnknownListingError(f"no listing {review.platform}:{review.listing_id}")
+            db.execute(
+                "INSERT INTO reviews (listing_pk, decision, reviewer, reason, decided_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    review.decision,
+                    review.reviewer.strip(),
+                    review.reason,
+                    _ts(review.decided_at),
+                ),
+            )
+            db.execute(
+                "UPDATE listings SET decision = (SELECT decision FROM reviews WHERE listing_pk = ?"
+                " ORDER BY decided_at DESC, id DESC LIMIT 1) WHERE id = ?",
+                (row["id"], row["id"]),
+            )
+
+    def errors(self, pass_id: int | None = None, limit: int = 100) -> list[PageError]:
+        if pass_id is None:
+            rows = self._read(
+                "SELECT * FROM errors ORDER BY at DESC, id DESC LIMIT ?", (max(0, limit),)
+            )
+        else:
+            rows = self._read(
+                "SELECT * FROM errors WHERE pass_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                (pass_id, max(0, limit)),
+            )
+        return [
+            PageError(url=r["url"], kind=r["kind"], message=r["message"], at=_dt(r["at"]))
+            for r in rows
+        ]
+
+
+# --- queue query ------------------------------------------------------------------------------
+def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
+    """A SELECT of matching listing ids (as ``pk``), its parameters, and its queue ORDER BY.
+    Filtering by rule walks the rule index
+       (listing_rules holds rows only for flagged listings) and joins listings only when another
+       filter needs them; otherwise the listings indexes serve. Both orders end on the listing id,
+       so the order is total and a keyset cursor can replace OFFSET later.
+    """
+    if query.decision not in (None, "unreviewed", *DECISIONS):
+        raise ValueError(f"unknown decision filter {query.decision!r}")
+    where: list[str] = []
+    params: list[Any] = []
+    if query.rule_id is not None:
+        source = "listing_rules r"
+        if query.category is not None or query.decision is not None:
+            source += " JOIN listings l ON l.id = r.listing_pk"
+        where.append("r.rule_id = ?")
+        params.append(query.rule_id)
+        order = "r.max_severity DESC, r.last_seen DESC, r.listing_pk DESC"
+        key = "r.listing_pk"
+    else:
+        source = "listings l"
+        where.append("l.max_severity > 0")
+        order = "l.max_severity DESC, l.last_seen DESC, l.id DESC"
+        key = "l.id"
+    if query.category is not None:
+        where.append("l.category = ?")
+        params.append(query.category)
+    if query.decision == "unreviewed":
+        where.append("l.decision IS NULL")
+    elif query.decision is not None:
+        where.append("l.decision = ?")
+        params.append(query.decision)
+    return f"SELECT {key} AS pk FROM {source} WHERE {' AND '.join(where)}", params, order
+
+
+def _flagged_row(row: sqlite3.Row) -> FlaggedRow:
+    return FlaggedRow(
+        platform=row["platform"],
+        listing_id=row["listing_id"],
+        title=row["title"],
+        url=row["url"],
+        price=row["price"],
+        currency=row["currency"],
+        category=row["category"],
+        seller_name=row["seller_name"],
+        seller_location=row["seller_location"],
+        rule_ids=json.loads(row["rule_ids"]),
+        max_severity=SEVERITY_NAMES[row["max_severity"]],
+        flag_count=row["flag_count"],
+        first_seen=_dt(row["first_seen"]),
+        last_seen=_dt(row["last_seen"]),
+        decision=row["decision"],
+        screenshot_sha256=row["screenshot_sha256"],
+    )
+
+
+def _pass_record(row: sqlite3.Row) -> PassRecord:
+    return PassRecord(
+        pass_id=row["pass_id"],
+        started_at=_dt(row["started_at"]),
+        finished_at=_dt(row["finished_at"]) if row["finished_at"] else None,
+        summary=json.loads(row["summary"]),
+    )
+
+
+# --- checks on what is written ----------------------------------------------------------------
+def _check_flags(flags: list[Flag]) -> None:
+    for flag in flags:
+        if flag.severity not in SEVERITY_ORDER:
+            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
+        if not flag.rule_id:
+            raise ValueError("a flag needs a rule_id")
+
+
+def _check_evidence(listing: Listing, evidence: Evidence) -> None:
+    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
+        raise ValueError(
+            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
+            f" not {listing.key}"
+        )
+    if not evidence.capture_id:
+        raise ValueError("evidence needs a capture_id")
+    for artifact in evidence.artifacts:
+        if not _SHA256.fullmatch(artifact.sha256):
+            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")
+
+
+# --- encoding ---------------------------------------------------------------------------------
+def _ts(value: datetime) -> str:
+    """UTC with fixed microsecond precision, so text order is time order in SQL."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: the new directory entry is on disk, not just the file's bytes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,548 @@
+"""The embedded SQLite archive, exercised on real files in tmp_path (no mocks)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evidence.archive import open_archive
+from evidence.archive.base import QueueFilter, UnknownListingError
+from evidence.archive.sqlite import SqliteArchive
+from marketguard.models import (
+    Artifact,
+    Evidence,
+    Flag,
+    Listing,
+    PageError,
+    Review,
+    Seller,
+    utcnow,
+)
+from tests.conftest import REPO_ROOT
+
+T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
+
+
+def make_listing(n: int, *, seconds: int | None = None, **fields: object) -> Listing:
+    listing = Listing(
+        platform="shop",
+        listing_id=str(n),
+        url=f"https://shop.example/item/{n}",
+        title=f"65W 快充充电器 {n}",
+        price=Decimal("19.90"),
+        seller=Seller(seller_id=f"s{n % 7}", name=f"数码店{n % 7}", location="广东 深圳"),
+        attributes={"品牌": "无", "3C认证": "无"},
+        description="全新正品",
+        category="charger",
+        crawled_at=T0 + timedelta(seconds=n if seconds is None else seconds),
+    )
+    for name, value in fields.items():
+        setattr(listing, name, value)
+    return listing
+
+
+def flag(rule_id: str = "CCC_MISSING", severity: str = "high", snippet: str = "无3C") -> Flag:
+    return Flag(
+        rule_id=rule_id,
+        severity=severity,  # type: ignore[arg-type]
+        reason="强制性认证产品未标注 3C 认证",
+        legal_basis="《认证认可条例》第二十七条",
+        snippet=snippet,
+        field="attributes.3C认证",
+    )
+
+
+def make_evidence(archive: SqliteArchive, listing: Listing, capture_id: str, when: int) -> Evidence:
+    shot = f"PNG bytes of {capture_id}".encode()
+    html = f"<html>{capture_id}</html>".encode()
+    return Evidence(
+        capture_id=capture_id,
+        platform=listing.platform,
+        listing_id=listing.listing_id,
+        url=listing.url,
+        final_url=listing.url + "?from=search",
+        http_status=200,
+        started_at=T0 + timedelta(hours=when),
+        finished_at=T0 + timedelta(hours=when, seconds=4),
+        browser_version="Chromium 131.0.6778.85",
+        user_agent="Mozilla/5.0 test",
+        viewport="1280x800",
+        tool_version="marketguard 0.1.0",
+        artifacts=[
+            Artifact("screenshot", "image/png", archive.put_blob(shot), len(shot)),
+            Artifact("html", "text/html", archive.put_blob(html), len(html), listing.url),
+        ],
+        errors=["image https://img.example/1.jpg: not an image"],
+    )
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[SqliteArchive]:
+    store = SqliteArchive(tmp_path / "store")
+    yield store
+    store.close()
+
+
+def keys(rows: list) -> list[str]:  # type: ignore[type-arg]
+    return [row.listing_id for row in rows]
+
+
+# --- opening ------------------------------------------------------------------------------------
+def test_open_archive_gives_sqlite_in_wal_mode_with_files_where_documented(tmp_path: Path) -> None:
+    store = open_archive(tmp_path / "home")
+    try:
+        assert isinstance(store, SqliteArchive)
+        assert store.location == str(tmp_path / "home" / "marketguard.db")
+        assert (tmp_path / "home" / "blobs").is_dir()
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "home" / "marketguard.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    with SqliteArchive(tmp_path) as store:
+        store.save_listing(make_listing(1), [flag()])
+    with SqliteArchive(tmp_path) as store:
+        assert store.get_listing("shop", "1") is not None
+    with sqlite3.connect(tmp_path / "marketguard.db") as db:
+        db.execute("INSERT INTO schema_version VALUES (99, '2030-01-01')")
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        SqliteArchive(tmp_path)
+
+
+# --- listings and versions ---------------------------------------------------------------------
+def test_same_content_keeps_one_version_and_moves_last_seen(archive: SqliteArchive) -> None:
+    first = archive.save_listing(make_listing(1, seconds=0), [flag()])
+    again = archive.save_listing(make_listing(1, seconds=3600, search_keyword="充电头"), [flag()])
+
+    assert (first.version, first.changed) == (1, True)
+    assert (again.version, again.changed) == (1, False)
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert record.version == 1
+    assert record.first_seen == T0
+    assert record.last_seen == T0 + timedelta(hours=1)
+    assert len(archive.listing_versions("shop", "1")) == 1
+
+
+def test_changed_price_makes_version_two_and_keeps_version_one(archive: SqliteArchive) -> None:
+    archive.save_listing(make_listing(1, seconds=0), [flag()])
+    saved = archive.save_listing(make_listing(1, seconds=60, price=Decimal("9.90")), [flag()])
+
+    assert (saved.version, saved.changed) == (2, True)
+    versions = archive.listing_versions("shop", "1")
+    assert [(v, lst.price) for v, lst in versions] == [(1, Decimal("19.90")), (2, Decimal("9.90"))]
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert record.version == 2
+    assert record.listing.price == Decimal("9.90")
+    assert record.first_seen == T0
+    # the listing round-trips whole: seller, attributes, description
+    assert record.listing.seller == make_listing(1).seller
+    assert record.listing.attributes == {"品牌": "无", "3C认证": "无"}
+
+
+def test_flags_are_replaced_on_the_current_version_and_kept_on_earlier_ones(
+    archive: SqliteArchive,
+) -> None:
+    archive.save_listing(make_listing(1), [flag("CCC_MISSING"), flag("PRICE_LOW", "medium")])
+    # same content, rules changed: the current version's flags become this save's flags
+    archive.save_listing(make_listing(1), [flag("COUNTERFEIT_WORDS", "low", "高仿")])
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert [(f.rule_id, f.snippet) for f in record.flags] == [("COUNTERFEIT_WORDS", "高仿")]
+    assert archive.facets()["rule"] == {"COUNTERFEIT_WORDS": 1}
+    assert archive.flagged(QueueFilter())[0].max_severity == "low"
+
+    # a new version gets its own flags; version 1 keeps the ones it had
+    archive.save_listing(make_listing(1, price=Decimal("5")), [flag("PRICE_LOW", "medium")])
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert [f.rule_id for f in record.flags] == ["PRICE_LOW"]
+    with sqlite3.connect(archive.location) as db:
+        by_version = db.execute("SELECT version, rule_id FROM flags ORDER BY version").fetchall()
+    assert by_version == [(1, "COUNTERFEIT_WORDS"), (2, "PRICE_LOW")]
+
+
+def test_a_listing_whose_flags_go_away_leaves_the_queue(archive: SqliteArchive) -> None:
+    archive.save_listing(make_listing(1), [flag()])
+    archive.save_listing(make_listing(1), [])
+    assert archive.flagged(QueueFilter()) == []
+    assert archive.count_flagged(QueueFilter(rule_id="CCC_MISSING")) == 0
+    assert archive.facets() == {"category": {}, "rule": {}}
+    assert archive.get_listing("shop", "1") is not None
+
+
+def test_bad_input_is_refused_before_anything_is_written(archive: SqliteArchive) -> None:
+    with pytest.raises(ValueError, match="severity"):
+        archive.save_listing(make_listing(1), [flag(severity="urgent")])
+    other = make_listing(2)
+    with pytest.raises(ValueError, match="shop:2"):
+        archive.save_listing(make_listing(1), [flag()], make_evidence(archive, other, "c1", 0))
+    assert archive.get_listing("shop", "1") is None
+
+
+# --- evidence ----------------------------------------------------------------------------------
+def test_evidence_round_trips_newest_first_and_a_retried_capture_is_kept_once(
+    archive: SqliteArchive,
+) -> None:
+    listing = make_listing(1)
+    older = make_evidence(archive, listing, "cap-older", when=1)
+    newer = make_evidence(archive, listing, "cap-newer", when=2)
+    archive.save_listing(listing, [flag()], older)
+    archive.save_listing(listing, [flag()], newer)
+    archive.save_listing(listing, [flag()], newer)  # the same capture saved again
+
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert record.evidence == [newer, older]
+    assert Evidence.from_dict(newer.to_dict()) == record.evidence[0]
+    screenshot = newer.artifact("screenshot")
+    assert screenshot is not None
+    assert archive.flagged(QueueFilter())[0].screenshot_sha256 == screenshot.sha256
+    with sqlite3.connect(archive.location) as db:
+        assert db.execute("SELECT COUNT(*) FROM evidence_artifacts").fetchone()[0] == 4
+
+
+# --- blobs -------------------------------------------------------------------------------------
+def test_blobs_are_named_by_their_hash_idempotent_and_leave_no_temp_files(
+    archive: SqliteArchive,
+) -> None:
+    data = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
+    sha = archive.put_blob(data)
+
+    assert sha == hashlib.sha256(data).hexdigest()
+    path = archive.blob_path(sha)
+    assert path == archive.home / "blobs" / sha[:2] / sha
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    mtime = path.stat().st_mtime_ns
+    assert archive.put_blob(data) == sha
+    assert path.stat().st_mtime_ns == mtime  # not rewritten
+    assert archive.read_blob(sha) == data
+    assert [p.name for p in (archive.home / "blobs").rglob("*") if p.is_file()] == [sha]
+
+
+def test_a_failed_blob_write_leaves_neither_the_blob_nor_its_temp_file(
+    archive: SqliteArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_failure(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", disk_failure)
+    with pytest.raises(OSError, match="Input/output"):
+        archive.put_blob(b"half written")
+    monkeypatch.undo()
+    assert archive.blob_path(hashlib.sha256(b"half written").hexdigest()) is None
+    assert [p for p in (archive.home / "blobs").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../marketguard.db", "A" * 64, "a" * 63, "a" * 65, "g" * 64, "", "a" * 62 + "/x"],
+)
+def test_blob_names_that_are_not_sha256_hex_are_rejected(archive: SqliteArchive, name: str) -> None:
+    with pytest.raises(ValueError, match="SHA-256"):
+        archive.read_blob(name)
+    with pytest.raises(ValueError, match="SHA-256"):
+        archive.blob_path(name)
+
+
+def test_missing_and_corrupted_blobs_are_reported_not_served(archive: SqliteArchive) -> None:
+    with pytest.raises(FileNotFoundError):
+        archive.read_blob("0" * 64)
+    assert archive.blob_path("0" * 64) is None
+
+    sha = archive.put_blob(b"original screenshot")
+    path = archive.blob_path(sha)
+    assert path is not None
+    path.write_bytes(b"tampered screenshot")
+    with pytest.raises(ValueError, match="corrupted"):
+        archive.read_blob(sha)
+
+
+# --- reviews -----------------------------------------------------------------------------------
+def test_reviews_are_appended_and_the_latest_decides_the_queue_status(
+    archive: SqliteArchive,
+) -> None:
+    archive.save_listing(make_listing(1), [flag()])
+    archive.add_review(Review("shop", "1", "confirmed", "张三", "无3C", decided_at=T0))
+    archive.add_review(
+        Review("shop", "1", "dismissed", "李四", "证书有效", decided_at=T0 + timedelta(hours=1))
+    )
+    record = archive.get_listing("shop", "1")
+    assert record is not None
+    assert [(r.decision, r.reviewer, r.reason) for r in record.reviews] == [
+        ("dismissed", "李四", "证书有效"),
+        ("confirmed", "张三", "无3C"),
+    ]
+    assert archive.flagged(QueueFilter())[0].decision == "dismissed"
+    assert archive.count_flagged(QueueFilter(decision="dismissed")) == 1
+    assert archive.count_flagged(QueueFilter(decision="confirmed")) == 0
+
+
+def test_bad_reviews_are_refused(archive: SqliteArchive) -> None:
+    archive.save_listing(make_listing(1), [flag()])
+    with pytest.raises(UnknownListingError):
+        archive.add_review(Review("shop", "404", "confirmed", "张三"))
+    with pytest.raises(ValueError, match="decision"):
+        archive.add_review(Review("shop", "1", "maybe", "张三"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reviewer"):
+        archive.add_review(Review("shop", "1", "confirmed", "   "))
+    record = archive.get_listing("shop", "1")
+    assert record is not None and record.reviews == []
+
+
+# --- the queue ---------------------------------------------------------------------------------
+@pytest.fixture
+def queue_store(archive: SqliteArchive) -> SqliteArchive:
+    """Ten listings: severities, categories and rules spread so each filter has a known answer."""
+    plan = [  # n, severity, category, rule
+        (0, "low", "charger", "PRICE_LOW"),
+        (1, "high", "charger", "CCC_MISSING"),
+        (2, "medium", "power_bank", "COUNTERFEIT_WORDS"),
+        (3, "high", "power_bank", "CCC_MISSING"),
+        (4, "low", "stroller", "PRICE_LOW"),
+        (5, "medium", "charger", "PRICE_LOW"),
+        (6, "high", "stroller", "COUNTERFEIT_WORDS"),
+        (7, None, "charger", None),
+        (8, "medium", "stroller", "CCC_MISSING"),
+        (9, "high", "charger", "COUNTERFEIT_WORDS"),
+    ]
+    for n, severity, category, rule in plan:
+        flags = [] if severity is None else [flag(rule, severity)]  # type: ignore[arg-type]
+        archive.save_listing(make_listing(n, category=category), flags)
+    archive.add_review(Review("shop", "9", "confirmed", "张三"))
+    archive.add_review(Review("shop", "2", "dismissed", "张三", "正品"))
+    return archive
+
+
+def test_queue_orders_by_severity_then_newest(queue_store: SqliteArchive) -> None:
+    rows = queue_store.flagged(QueueFilter())
+    assert keys(rows) == ["9", "6", "3", "1", "8", "5", "2", "4", "0"]
+    assert queue_store.count_flagged(QueueFilter()) == 9
+    top = rows[0]
+    assert (top.max_severity, top.rule_ids, top.flag_count, top.seller_name) == (
+        "high",
+        ["COUNTERFEIT_WORDS"],
+        1,
+        "数码店2",
+    )
+    assert top.price == "19.90"
+
+
+def test_queue_filters_combine_and_counts_agree(queue_store: SqliteArchive) -> None:
+    cases = [
+        (QueueFilter(category="charger"), ["9", "1", "5", "0"]),
+        (QueueFilter(rule_id="CCC_MISSING"), ["3", "1", "8"]),
+        (QueueFilter(rule_id="PRICE_LOW", category="charger"), ["5", "0"]),
+        (QueueFilter(decision="confirmed"), ["9"]),
+        (QueueFilter(decision="dismissed"), ["2"]),
+        (QueueFilter(decision="unreviewed", category="charger"), ["1", "5", "0"]),
+        (QueueFilter(rule_id="COUNTERFEIT_WORDS", decision="unreviewed"), ["6"]),
+        (QueueFilter(category="fertilizer"), []),
+    ]
+    for query, expected in cases:
+        assert keys(queue_store.flagged(query)) == expected, query
+        assert queue_store.count_flagged(query) == len(expected), query
+    with pytest.raises(ValueError, match="decision"):
+        queue_store.flagged(QueueFilter(decision="pending"))
+
+
+def test_queue_pages_cover_everything_once(queue_store: SqliteArchive) -> None:
+    pages = [keys(queue_store.flagged(QueueFilter(limit=4, offset=o))) for o in (0, 4, 8, 12)]
+    assert pages == [["9", "6", "3", "1"], ["8", "5", "2", "4"], ["0"], []]
+
+
+def test_facets_count_flagged_listings(queue_store: SqliteArchive) -> None:
+    assert queue_store.facets() == {
+        "category": {"charger": 4, "power_bank": 2, "stroller": 3},
+        "rule": {"CCC_MISSING": 3, "COUNTERFEIT_WORDS": 3, "PRICE_LOW": 3},
+    }
+
+
+# --- passes and errors -------------------------------------------------------------------------
+def test_passes_begin_finish_and_latest(archive: SqliteArchive) -> None:
+    assert archive.latest_pass() is None
+    first = archive.begin_pass({"keywords": ["充电器"]})
+    second = archive.begin_pass()
+    archive.finish_pass(first, {"listings": 3, "by_rule": {"CCC_MISSING": 1}})
+
+    record = archive.get_pass(first)
+    assert record is not None
+    assert record.summary == {"listings": 3, "by_rule": {"CCC_MISSING": 1}}
+    assert record.finished_at is not None and record.finished_at >= record.started_at
+    latest = archive.latest_pass()
+    assert latest is not None and latest.pass_id == second and latest.finished_at is None
+    assert archive.get_pass(999) is None
+    with pytest.raises(LookupError):
+        archive.finish_pass(999, {})
+
+
+def test_errors_are_kept_per_pass_newest_first(archive: SqliteArchive) -> None:
+    one, two = archive.begin_pass(), archive.begin_pass()
+    archive.record_error(PageError("https://a.example/1", "timeout", "30s", at=T0), one)
+    archive.record_error(
+        PageError("https://a.example/2", "parse", "no title", at=T0 + timedelta(minutes=1)), two
+    )
+    archive.record_error(
+        PageError("https://a.example/3", "image", "bad", at=T0 + timedelta(minutes=2)), two
+    )
+    archive.record_error(PageError("https://a.example/4", "http_status", "503", at=T0))
+
+    assert [e.url[-1] for e in archive.errors(two)] == ["3", "2"]
+    assert [(e.kind, e.message, e.at) for e in archive.errors(one)] == [("timeout", "30s", T0)]
+    assert [e.url[-1] for e in archive.errors()] == ["3", "2", "4", "1"]
+    assert len(archive.errors(limit=2)) == 2
+    # listings point at their pass; an unknown pass is refused by the foreign key
+    archive.save_listing(make_listing(1), [flag()], pass_id=two)
+    with pytest.raises(sqlite3.IntegrityError):
+        archive.save_listing(make_listing(2), [flag()], pass_id=999)
+    assert archive.get_listing("shop", "2") is None
+
+
+# --- batches -----------------------------------------------------------------------------------
+def test_a_failed_write_inside_a_batch_is_undone_alone(archive: SqliteArchive) -> None:
+    with archive.batch():
+        archive.save_listing(make_listing(1), [flag()])
+        with pytest.raises(sqlite3.IntegrityError):
+            archive.save_listing(make_listing(2), [flag()], pass_id=999)
+        archive.save_listing(make_listing(3), [flag()])
+    assert keys(archive.flagged(QueueFilter())) == ["3", "1"]
+
+    with pytest.raises(KeyError), archive.batch():
+        archive.save_listing(make_listing(4), [flag()])
+        raise KeyError("the importer gave up")
+    assert archive.get_listing("shop", "4") is None
+
+
+# --- crash safety ------------------------------------------------------------------------------
+CRASH_WRITER = """
+import sys
+from decimal import Decimal
+from pathlib import Path
+from evidence.archive.sqlite import SqliteArchive
+from marketguard.models import Flag, Listing, Seller
+
+archive = SqliteArchive(Path(sys.argv[1]))
+n = 0
+while True:
+    blob = archive.put_blob(f"screenshot {n}".encode())
+    listing = Listing("crash", str(n), f"https://shop.example/{n}", f"充电器 {n}",
+                      price=Decimal(n), seller=Seller("s", "店"), description=blob)
+    flag = Flag("CCC_MISSING", "high", "无3C", "《认证认可条例》第二十七条", snippet=str(n))
+    archive.save_listing(listing, [flag])
+    print(n, flush=True)  # only after save_listing returned, i.e. committed
+    n += 1
+"""
+
+
+def test_sigkill_mid_pass_loses_nothing_committed(tmp_path: Path) -> None:
+    home = tmp_path / "crash"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_WRITER, str(home)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    committed: list[int] = []
+    try:
+        for line in child.stdout:
+            committed.append(int(line))
+            if len(committed) >= 150:
+                break
+        else:
+            pytest.fail(f"writer stopped early: {child.stderr.read() if child.stderr else ''}")
+    finally:
+        child.kill()  # SIGKILL: no handler, no atexit, no flush
+        child.wait(timeout=30)
+    committed += [int(line) for line in child.stdout.read().split()]
+    assert child.returncode == -signal.SIGKILL
+
+    with sqlite3.connect(home / "marketguard.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with SqliteArchive(home) as store:
+        for n in committed:
+            record = store.get_listing("crash", str(n))
+            assert record is not None, n
+            assert record.listing.title == f"充电器 {n}"
+            assert [f.snippet for f in record.flags] == [str(n)]
+            assert store.read_blob(record.listing.description) == f"screenshot {n}".encode()
+        stored = store.count_flagged(QueueFilter())
+        # at most the one listing whose commit finished as the signal landed, unannounced
+        assert len(committed) <= stored <= len(committed) + 1
+        assert store.count_flagged(QueueFilter(rule_id="CCC_MISSING")) == stored
+    assert not [p for p in (home / "blobs").rglob(".tmp-*")]
+
+
+# --- a big store -------------------------------------------------------------------------------
+BIG = 20_000
+SEVERITIES = ("high", "medium", "low")
+CATEGORIES = ("charger", "power_bank", "stroller", "electric_toy")
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteArchive]:
+    """20 000 listings; listing n has a severity, category and rules derived from n."""
+    store = SqliteArchive(tmp_path_factory.mktemp("big"))
+    with store.batch():
+        for n in range(BIG):
+            flags = [flag("CCC_MISSING" if n % 2 else "PRICE_LOW", SEVERITIES[n % 3])]
+            if n % 5 == 0:
+                flags.append(flag("COUNTERFEIT_WORDS", "low"))
+            listing = make_listing(n, category=CATEGORIES[n % 4], seller=None, attributes={})
+            store.save_listing(listing, flags if n % 10 != 9 else [])
+            if n % 7 == 0:
+                store.add_review(Review("shop", str(n), "confirmed", "张三"))
+    yield store
+    store.close()
+
+
+def expected_order(predicate: Callable[[int], bool] | None = None) -> list[str]:
+    """Listing ids in queue order, computed in Python from how big_store built them."""
+    flagged = [n for n in range(BIG) if n % 10 != 9 and (predicate is None or predicate(n))]
+    rank = {"high": 0, "medium": 1, "low": 2}
+    return [str(n) for n in sorted(flagged, key=lambda n: (rank[SEVERITIES[n % 3]], -n))]
+
+
+def test_deep_pages_of_a_big_store_are_exact(big_store: SqliteArchive) -> None:
+    everything = expected_order()
+    assert big_store.count_flagged(QueueFilter()) == len(everything) == 18_000
+    for offset in (0, 9_000, 17_950, 17_990):
+        page = big_store.flagged(QueueFilter(limit=50, offset=offset))
+        assert keys(page) == everything[offset : offset + 50], offset
+
+
+def test_deep_filtered_pages_of_a_big_store_are_exact(big_store: SqliteArchive) -> None:
+    cases: list[tuple[QueueFilter, Callable[[int], bool]]] = [
+        (QueueFilter(rule_id="COUNTERFEIT_WORDS"), lambda n: n % 5 == 0),
+        (QueueFilter(category="stroller"), lambda n: n % 4 == 2),
+        (QueueFilter(rule_id="CCC_MISSING", category="power_bank"), lambda n: n % 4 == 1),
+        (QueueFilter(decision="confirmed"), lambda n: n % 7 == 0),
+        (
+            QueueFilter(decision="unreviewed", rule_id="PRICE_LOW"),
+            lambda n: n % 2 == 0 and n % 7 != 0,
+        ),
+    ]
+    for query, predicate in cases:
+        expected = expected_order(predicate)
+        assert big_store.count_flagged(query) == len(expected), query
+        query.offset = len(expected) - 30
+        assert keys(big_store.flagged(query)) == expected[-30:], query
+    facets = big_store.facets()
+    assert facets["rule"]["COUNTERFEIT_WORDS"] == len(expected_order(lambda n: n % 5 == 0))
+    assert sum(facets["category"].values()) == 18_000
