@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -120,6 +121,49 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> N
         db.execute("INSERT INTO schema_version VALUES (99, '2030-01-01')")
     with pytest.raises(RuntimeError, match="schema version 99"):
         SqliteArchive(tmp_path)
+
+
+def test_closing_twice_is_harmless(tmp_path: Path) -> None:
+    store = SqliteArchive(tmp_path)
+    store.close()
+    store.close()
+
+
+def test_threads_read_while_one_thread_writes(archive: SqliteArchive) -> None:
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                rows = archive.flagged(QueueFilter(limit=20))
+                if rows:
+                    assert archive.get_listing("shop", rows[0].listing_id) is not None
+                archive.facets()
+        except BaseException as exc:  # reported to the main thread below
+            failures.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    try:
+        for n in range(300):
+            archive.save_listing(make_listing(n), [flag()])
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(timeout=30)
+    assert failures == []
+    assert archive.count_flagged(QueueFilter()) == 300
+
+
+def test_a_second_connection_sees_committed_writes(tmp_path: Path) -> None:
+    with SqliteArchive(tmp_path) as writer, SqliteArchive(tmp_path) as reader:
+        writer.save_listing(make_listing(1), [flag()])
+        record = reader.get_listing("shop", "1")
+        assert record is not None and record.flags[0].rule_id == "CCC_MISSING"
+        reader.add_review(Review("shop", "1", "confirmed", "张三"))
+        assert writer.flagged(QueueFilter())[0].decision == "confirmed"
 
 
 # --- listings and versions ---------------------------------------------------------------------
@@ -430,6 +474,7 @@ def test_a_failed_write_inside_a_batch_is_undone_alone(archive: SqliteArchive) -
 # --- crash safety ------------------------------------------------------------------------------
 CRASH_WRITER = """
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 from evidence.archive.sqlite import SqliteArchive

@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,7 @@ class SqliteArchive:
         self.location = str(self.db_path)
         self._lock = threading.RLock()
         self._in_batch = False
+        self._closed = False
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
         # the block we mean and never an implicit one left open by a SELECT.
         self._conn = sqlite3.connect(
@@ -202,10 +203,15 @@ class SqliteArchive:
 
     # --- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the connection; closing twice is harmless (pipelines and the CLI both may)."""
         with self._lock:
-            # Keeps the planner's statistics fresh for the queue indexes; cheap when nothing
-            # changed (https://sqlite.org/pragma.html#pragma_optimize).
-            self._conn.execute("PRAGMA optimize")
+            if self._closed:
+                return
+            self._closed = True
+            # Keeps the planner's statistics fresh for the queue indexes; an optimisation only,
+            # so a busy database must not make closing fail.
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
             self._conn.close()
 
     def __enter__(self) -> SqliteArchive:
@@ -256,6 +262,19 @@ class SqliteArchive:
                     self._conn.execute(commit)  # ROLLBACK TO keeps the savepoint open
                 raise
             self._conn.execute(commit)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one state of the file, even while another process writes."""
+        with self._lock:
+            if self._in_batch:  # already inside a transaction
+                yield self._conn
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
 
     def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -516,12 +535,12 @@ class SqliteArchive:
         return int(self._read(f"SELECT COUNT(*) FROM ({keys})", params)[0][0])
 
     def facets(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            categories = self._conn.execute(
+        with self._snapshot() as db:
+            categories = db.execute(
                 "SELECT category, COUNT(*) FROM listings WHERE max_severity > 0"
                 " GROUP BY category ORDER BY COUNT(*) DESC, category"
             ).fetchall()
-            rules = self._conn.execute(
+            rules = db.execute(
                 "SELECT rule_id, COUNT(*) FROM listing_rules"
                 " GROUP BY rule_id ORDER BY COUNT(*) DESC, rule_id"
             ).fetchall()
@@ -531,27 +550,27 @@ class SqliteArchive:
         }
 
     def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._snapshot() as db:
+            row = db.execute(
                 "SELECT * FROM listings WHERE platform = ? AND listing_id = ?",
                 (platform, listing_id),
             ).fetchone()
             if row is None:
                 return None
             pk, version = row["id"], row["version"]
-            data = self._conn.execute(
+            data = db.execute(
                 "SELECT data FROM listing_versions WHERE listing_pk = ? AND version = ?",
                 (pk, version),
             ).fetchone()["data"]
-            flags = self._conn.execute(
+            flags = db.execute(
                 "SELECT data FROM flags WHERE listing_pk = ? AND version = ? ORDER BY position",
                 (pk, version),
             ).fetchall()
-            evidence = self._conn.execute(
+            evidence = db.execute(
                 "SELECT data FROM evidence WHERE listing_pk = ? ORDER BY started_at DESC, id DESC",
                 (pk,),
             ).fetchall()
-            reviews = self._conn.execute(
+            reviews = db.execute(
                 "SELECT * FROM reviews WHERE listing_pk = ? ORDER BY decided_at DESC, id DESC",
                 (pk,),
             ).fetchall()
