@@ -1,0 +1,153 @@
+"""The priority-product catalogue: which categories we watch, how to recognise them, CCC and prices.
+
+The YAML is checked in full on load; a bad file raises ``CatalogueError`` naming the file, the
+field and (where there is one) the category, e.g.
+``catalogue.yaml: categories[2].price_band.low: expected a number, got 'cheap' (category 'x')``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from matching.text import fold_width
+from matching.yaml_schema import CatalogueError, Node, load_yaml
+
+DEFAULT_CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "catalogue.yaml"
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBand:
+    """Reference retail price of a genuine product, CNY."""
+
+    low: Decimal
+    high: Decimal
+
+    def __str__(self) -> str:
+        return f"{format_amount(self.low)}–{format_amount(self.high)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    name: str
+    watch: bool
+    search_terms: tuple[str, ...]
+    keywords: tuple[str, ...]
+    ccc_required: bool
+    ccc_since: date | None
+    licence: str
+    standards: tuple[str, ...]
+    price_band: PriceBand
+    # Title phrases naming an accessory rather than the product (充电宝保护套): they veto the
+    # category, so a case for a power bank is not held to the power bank's CCC duty.
+    exclude_keywords: tuple[str, ...] = ()
+
+    def ccc_required_on(self, day: date) -> bool:
+        """CCC applies on ``day`` (a product sold before its CCC start date was not in scope)."""
+        return self.ccc_required and (self.ccc_since is None or day >= self.ccc_since)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    version: int
+    categories: tuple[Category, ...]
+    source: str = ""
+
+    def get(self, category_id: str) -> Category | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+    def watched(self) -> list[Category]:
+        return [c for c in self.categories if c.watch]
+
+    def watched_search_terms(self) -> list[str]:
+        """Search terms of the watched categories, in catalogue order, each once."""
+        seen: dict[str, None] = {}
+        for category in self.watched():
+            for term in category.search_terms:
+                seen.setdefault(term, None)
+        return list(seen)
+
+
+def format_amount(value: Decimal) -> str:
+    """25 -> "25", 25.50 -> "25.5": bands read as officers write them."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Load and validate a catalogue file (default: the bundled matching/data/catalogue.yaml)."""
+    source = path or DEFAULT_CATALOGUE_PATH
+    root = load_yaml(source, CatalogueError)
+    top = root.fields(required=("version", "categories"))
+    version = top["version"].integer(minimum=1)
+    categories = tuple(_category(node) for node in top["categories"].items(non_empty=True))
+    _check_unique(categories, top["categories"])
+    return Catalogue(version=version, categories=categories, source=str(source))
+
+
+def watched_search_terms(path: Path | None = None) -> list[str]:
+    """The crawl's search terms: every search term of every ``watch: true`` category."""
+    return load_catalogue(path).watched_search_terms()
+
+
+_REQUIRED = ("id", "name", "keywords", "ccc_required", "price_band")
+_OPTIONAL = ("watch", "search_terms", "ccc_since", "licence", "standards", "exclude_keywords")
+
+
+def _category(node: Node) -> Category:
+    raw_id = node.value.get("id") if isinstance(node.value, dict) else None
+    if isinstance(raw_id, str) and raw_id:
+        node = Node(node.value, node.file, node.path, node.error, f"category {raw_id!r}")
+    f = node.fields(required=_REQUIRED, optional=_OPTIONAL)
+    category_id = f["id"].text()
+    if not _ID.match(category_id):
+        f["id"].fail(f"expected lower-case letters, digits and _, got {category_id!r}")
+    band = f["price_band"].fields(required=("low", "high"))
+    low = band["low"].number(minimum=Decimal(0))
+    high = band["high"].number(minimum=Decimal(0))
+    if low > high:
+        f["price_band"].fail(f"low ({low}) is greater than high ({high})")
+    return Category(
+        id=category_id,
+        name=f["name"].text(),
+        watch=f["watch"].boolean() if "watch" in f else False,
+        search_terms=f["search_terms"].texts() if "search_terms" in f else (),
+        keywords=f["keywords"].texts(non_empty=True),
+        ccc_required=f["ccc_required"].boolean(),
+        ccc_since=f["ccc_since"].day() if "ccc_since" in f else None,
+        licence=f["licence"].text() if "licence" in f else "",
+        standards=f["standards"].texts() if "standards" in f else (),
+        price_band=PriceBand(low=low, high=high),
+        exclude_keywords=f["exclude_keywords"].texts() if "exclude_keywords" in f else (),
+    )
+
+
+def _check_unique(categories: tuple[Category, ...], node: Node) -> None:
+    """Ids, title keywords and search terms must each point at one category, or the match is
+    decided by file order without anyone noticing."""
+    ids: dict[str, int] = {}
+    keywords: dict[str, str] = {}
+    terms: dict[str, str] = {}
+    for index, category in enumerate(categories):
+        item = node.child(index, context=f"category {category.id!r}")
+        if category.id in ids:
+            item.child("id").fail(
+                f"duplicate id {category.id!r} (also categories[{ids[category.id]}])"
+            )
+        ids[category.id] = index
+        for field, words, owners in (
+            ("keywords", category.keywords, keywords),
+            ("search_terms", category.search_terms, terms),
+        ):
+            for word in words:
+                key = fold_width(word).lower()
+                owner = owners.setdefault(key, category.id)
+                if owner != category.id:
+                    item.child(field).fail(f"{word!r} is already used by category {owner!r}")

@@ -1,0 +1,93 @@
+"""The matching engine: one listing in, its catalogue category and explained flags out.
+
+Pure by design: ``Matcher.load`` reads the YAML files once; ``match`` and ``categorize`` do no
+file or network I/O, keep no state between calls and never write to the listing (the caller
+copies ``result.category`` onto it if it wants to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from marketguard.models import SEVERITY_ORDER, Flag, Listing
+from matching.catalogue import Catalogue, Category, load_catalogue
+from matching.rule_book import RuleBook, load_rules
+from matching.rules.base import MatchContext, Rule
+from matching.text import WordFinder, fold_width, word_key
+
+
+@dataclass(slots=True)
+class MatchResult:
+    category: str  # catalogue category id, "" when no category fits
+    flags: list[Flag] = field(default_factory=list)  # most severe first
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+    @property
+    def severity(self) -> str:
+        """The highest severity among the flags, "" when there are none."""
+        return self.flags[0].severity if self.flags else ""
+
+
+class Matcher:
+    def __init__(self, catalogue: Catalogue, rules: RuleBook) -> None:
+        self.catalogue = catalogue
+        self.rules = rules
+        self._rules: tuple[Rule, ...] = rules.rules
+        self._keywords = WordFinder({kw: c for c in catalogue.categories for kw in c.keywords})
+        vetoes: dict[str, frozenset[str]] = {}
+        for category in catalogue.categories:
+            for phrase in category.exclude_keywords:
+                key = word_key(phrase)
+                vetoes[key] = vetoes.get(key, frozenset()) | {category.id}
+        self._vetoes = WordFinder(vetoes)
+        self._by_search_term = {
+            word_key(term).strip(): category
+            for category in catalogue.categories
+            for term in category.search_terms
+        }
+
+    @classmethod
+    def load(cls, catalogue_path: Path | None = None, rules_path: Path | None = None) -> Matcher:
+        """Read and validate both data files (defaults: the bundled ones in matching/data/)."""
+        return cls(load_catalogue(catalogue_path), load_rules(rules_path))
+
+    def categorize(self, listing: Listing) -> Category | None:
+        return self._categorize(fold_width(_text(listing.title)), _text(listing.search_keyword))
+
+    def match(self, listing: Listing) -> MatchResult:
+        title = _text(listing.title)
+        title_f = fold_width(title)
+        category = self._categorize(title_f, _text(listing.search_keyword))
+        ctx = MatchContext(listing, category, title, title_f)
+        flags = ctx.flags
+        for rule in self._rules:
+            flag = rule.check(ctx)
+            if flag is not None:
+                flags.append(flag)
+        if len(flags) > 1:
+            flags.sort(key=lambda f: -SEVERITY_ORDER.get(f.severity, 0))  # stable: rule order
+        return MatchResult(category=category.id if category else "", flags=flags)
+
+    def _categorize(self, title_f: str, search_keyword: str) -> Category | None:
+        """The category whose title keyword comes first in the title (the longest keyword at
+        that position); else the category whose search term found the listing. A category whose
+        exclude_keywords phrase is in the title is skipped either way."""
+        vetoed: frozenset[str] = frozenset()
+        if self._vetoes:
+            for hit in self._vetoes.finditer(title_f):
+                vetoed |= hit.value
+        for hit in self._keywords.finditer(title_f):
+            if hit.value.id not in vetoed:
+                return hit.value
+        category = self._by_search_term.get(word_key(search_keyword).strip())
+        if category is not None and category.id not in vetoed:
+            return category
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,119 @@
+"""What every rule shares: its officer-facing text, the per-listing context, the rule protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from marketguard.models import Flag, Listing, Severity
+from matching.catalogue import Category
+from matching.text import fold_width, needs_folding
+
+if TYPE_CHECKING:
+    from matching.rules.ccc_certificate import CccFacts, CccScanner
+
+SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
+
+# China has one time zone and no daylight saving, so a fixed offset is exact and needs no tz
+# database (no file I/O inside match()).
+CHINA_TIME = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleText:
+    """A rule's id, severity and the texts an officer reads, from rules.yaml."""
+
+    rule_id: str
+    severity: Severity
+    reason: str  # str.format template; placeholders are checked when rules.yaml loads
+    reason_en: str
+    legal_basis: str
+
+    def flag(
+        self, *, snippet: str, field: str, en: dict[str, Any] | None = None, **values: Any
+    ) -> Flag:
+        """A Flag with the reasons filled in; ``en`` overrides values for the English text."""
+        return Flag(
+            rule_id=self.rule_id,
+            severity=self.severity,
+            reason=self.reason.format(**values),
+            legal_basis=self.legal_basis,
+            snippet=snippet,
+            field=field,
+            reason_en=self.reason_en.format(**(values | en) if en else values),
+        )
+
+
+class MatchContext:
+    """One listing prepared once for all rules: width-folded text, category, crawl date.
+
+    The listing itself is only read, never written.
+    """
+
+    __slots__ = (
+        "attributes",
+        "category",
+        "ccc_facts",
+        "crawl_date",
+        "description",
+        "description_f",
+        "flags",
+        "listing",
+        "title",
+        "title_f",
+    )
+
+    def __init__(
+        self, listing: Listing, category: Category | None, title: str, title_f: str
+    ) -> None:
+        self.listing = listing
+        self.category = category
+        self.title = title
+        self.title_f = title_f
+        description = listing.description
+        self.description = description if isinstance(description, str) else ""
+        self.description_f = fold_width(self.description)
+        # (key, folded key, value, folded value), values as the page showed them
+        self.attributes = _attribute_texts(listing.attributes)
+        self.crawl_date = crawl_day(listing.crawled_at)
+        self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
+        self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
+
+
+def _attribute_texts(attributes: Any) -> tuple[tuple[str, str, str, str], ...]:
+    if not isinstance(attributes, dict) or not attributes:
+        return ()
+    pairs = [
+        (k if type(k) is str else str(k), v if type(v) is str else "" if v is None else str(v))
+        for k, v in attributes.items()
+    ]
+    # One check for the whole table: attribute tables are rarely written full-width.
+    if not needs_folding("".join(k + v for k, v in pairs)):
+        return tuple((k, k, v, v) for k, v in pairs)
+    return tuple((k, fold_width(k), v, fold_width(v)) for k, v in pairs)
+
+
+def crawl_day(moment: Any) -> date:
+    """The calendar day in China when the listing was seen (CCC dates are Chinese dates)."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:  # marketguard.models reads naive times as UTC; so do we
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(CHINA_TIME).date()
+    if isinstance(moment, date):
+        return moment
+    return datetime.now(CHINA_TIME).date()
+
+
+class Rule(Protocol):
+    rule_id: str
+
+    def check(self, ctx: MatchContext) -> Flag | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What rule builders may need beyond their own YAML block."""
+
+    scanner: CccScanner
+    rule_ids: frozenset[str]
