@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -153,8 +152,7 @@ class WordFinder(Generic[T]):
         return next(iter(self.finditer(text, pos, endpos)), None)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit(Generic[T]):
+class Hit(NamedTuple, Generic[T]):  # a tuple: cheap to make, and one is made per hit
     start: int
     end: int
     key: str  # the word as listed, width-folded and lower-cased

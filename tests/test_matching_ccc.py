@@ -71,6 +71,9 @@ def test_ccc_missing_fires(matcher: Matcher, listing: Listing) -> None:
         make("充电宝", description="中国强制认证产品"),
         make("充电宝", attributes={"3C证书编号": "见详情图"}),
         make("充电宝", attributes={"认证": "3C认证"}),
+        make(
+            "充电宝", attributes={"售后": "无", "认证": "3C认证"}
+        ),  # one value cannot negate the next
         make("充电宝", attributes={"认证信息": "2024011609123456"}),  # a bare 16-digit number
         make(
             "充电宝", attributes={"3C证书编号": "20240116"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol
 
 from marketguard.models import Flag, Listing, Severity
@@ -52,10 +53,10 @@ class MatchContext:
     """
 
     __slots__ = (
+        "_crawl_date",
         "attributes",
         "category",
         "ccc_facts",
-        "crawl_date",
         "description",
         "description_f",
         "flags",
@@ -76,9 +77,16 @@ class MatchContext:
         self.description_f = fold_width(self.description)
         # (key, folded key, value, folded value), values as the page showed them
         self.attributes = _attribute_texts(listing.attributes)
-        self.crawl_date = crawl_day(listing.crawled_at)
+        self._crawl_date: date | None = None
         self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
         self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
+
+    @property
+    def crawl_date(self) -> date:
+        """The day the listing was seen, in China; worked out only if a rule asks."""
+        if self._crawl_date is None:
+            self._crawl_date = crawl_day(self.listing.crawled_at)
+        return self._crawl_date
 
 
 def _attribute_texts(attributes: Any) -> tuple[tuple[str, str, str, str], ...]:
@@ -89,7 +97,7 @@ def _attribute_texts(attributes: Any) -> tuple[tuple[str, str, str, str], ...]:
         for k, v in attributes.items()
     ]
     # One check for the whole table: attribute tables are rarely written full-width.
-    if not needs_folding("".join(k + v for k, v in pairs)):
+    if not needs_folding("".join(chain.from_iterable(pairs))):
         return tuple((k, k, v, v) for k, v in pairs)
     return tuple((k, fold_width(k), v, fold_width(v)) for k, v in pairs)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from matching.rules.base import MatchContext
 from matching.text import WordFinder, alternation, both_widths, fold_width, word_key
@@ -33,8 +34,7 @@ _EXPLICIT, _GENERIC = "explicit", "generic"  # attribute keys
 _KEY_CACHE_SIZE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class CertNumber:
+class CertNumber(NamedTuple):
     """A certificate number a listing claims, as found."""
 
     text: str  # exactly as the page wrote it (full-width digits stay full-width)
@@ -42,8 +42,7 @@ class CertNumber:
     field: str  # "title", "description" or "attributes.<key>"
 
 
-@dataclass(frozen=True, slots=True)
-class CccFacts:
+class CccFacts(NamedTuple):
     mentioned: bool  # CCC/3C claimed somewhere, not negated
     numbers: list[CertNumber]  # every certificate number claimed, valid or not
 
@@ -161,12 +160,13 @@ class CccScanner:
                         numbers.append(
                             CertNumber(value[m.start() : m.end()], m.group(), f"attributes.{key}")
                         )
-            if not mentioned:
+            if key_mentions and not mentioned:
                 # A key such as "3C证书编号" counts unless its value is empty or says "无"/"否".
-                if key_mentions:
-                    answer = value_f.strip().lower()
-                    mentioned = bool(answer) and answer not in self._negative_values
-                mentioned = mentioned or self.mentions(value_f)
+                answer = value_f.strip().lower()
+                mentioned = bool(answer) and answer not in self._negative_values
+        if not mentioned and ctx.attributes:
+            # All values in one scan; NUL keeps one value's end from negating the next's start.
+            mentioned = self.mentions("\0".join(a[3] for a in ctx.attributes))
         for field, text, text_f in (
             ("title", ctx.title, ctx.title_f),
             ("description", ctx.description, ctx.description_f),
