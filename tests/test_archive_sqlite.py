@@ -220,6 +220,18 @@ def test_flags_are_replaced_on_the_current_version_and_kept_on_earlier_ones(
     assert by_version == [(1, "COUNTERFEIT_WORDS"), (2, "PRICE_LOW")]
 
 
+def test_a_recategorised_listing_moves_between_category_filters(archive: SqliteArchive) -> None:
+    archive.save_listing(make_listing(1, category="charger"), [flag()])
+    saved = archive.save_listing(make_listing(1, category="power_bank"), [flag()])
+    assert not saved.changed  # the category is ours, not the seller's: same version
+    for query in (QueueFilter(category="power_bank"), QueueFilter("power_bank", "CCC_MISSING")):
+        assert keys(archive.flagged(query)) == ["1"], query
+    for query in (QueueFilter(category="charger"), QueueFilter("charger", "CCC_MISSING")):
+        assert archive.flagged(query) == [], query
+    record = archive.get_listing("shop", "1")
+    assert record is not None and record.listing.category == "power_bank"
+
+
 def test_a_listing_whose_flags_go_away_leaves_the_queue(archive: SqliteArchive) -> None:
     archive.save_listing(make_listing(1), [flag()])
     archive.save_listing(make_listing(1), [])

@@ -50,8 +50,9 @@ DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-# Queue columns repeat in the rule index (listing_rules) so that a rule-filtered page is an index
-# walk in queue order rather than a sort of every listing carrying the rule.
+# Queue columns (category and the sort key) repeat in the rule index (listing_rules) so that a
+# page filtered by rule, or by rule and category, is an index walk in queue order rather than a
+# sort of every listing carrying the rule.
 _SCHEMA_V1 = """
 CREATE TABLE passes (
     pass_id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -115,12 +116,15 @@ CREATE INDEX flags_by_version ON flags (listing_pk, version, position);
 CREATE TABLE listing_rules (
     listing_pk   INTEGER NOT NULL REFERENCES listings(id),
     rule_id      TEXT NOT NULL,
+    category     TEXT NOT NULL,
     max_severity INTEGER NOT NULL,
     last_seen    TEXT NOT NULL,
     PRIMARY KEY (listing_pk, rule_id)
 ) WITHOUT ROWID;
 CREATE INDEX listing_rules_queue
     ON listing_rules (rule_id, max_severity DESC, last_seen DESC, listing_pk DESC);
+CREATE INDEX listing_rules_category_queue
+    ON listing_rules (rule_id, category, max_severity DESC, last_seen DESC, listing_pk DESC);
 
 CREATE TABLE evidence (
     id          INTEGER PRIMARY KEY,
@@ -420,9 +424,9 @@ class SqliteArchive:
             )
             db.execute("DELETE FROM listing_rules WHERE listing_pk = ?", (pk,))
             db.executemany(
-                "INSERT INTO listing_rules (listing_pk, rule_id, max_severity, last_seen)"
-                " VALUES (?, ?, ?, ?)",
-                [(pk, rule_id, max_severity, last_seen) for rule_id in rule_ids],
+                "INSERT INTO listing_rules (listing_pk, rule_id, category, max_severity, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(pk, rule_id, listing.category, max_severity, last_seen) for rule_id in rule_ids],
             )
             if evidence is not None:
                 self._insert_evidence(db, pk, version, pass_id, evidence)
@@ -655,10 +659,11 @@ class SqliteArchive:
 # --- queue query ------------------------------------------------------------------------------
 def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
     """A SELECT of matching listing ids (as ``pk``), its parameters, and its queue ORDER BY.
-    Filtering by rule walks the rule index
-       (listing_rules holds rows only for flagged listings) and joins listings only when another
-       filter needs them; otherwise the listings indexes serve. Both orders end on the listing id,
-       so the order is total and a keyset cursor can replace OFFSET later.
+
+    A rule filter walks the rule index (listing_rules holds rows only for flagged listings, with
+    their category) and joins listings only for a decision filter; otherwise the listings
+    indexes serve. Both orders end on the listing id, so the order is total and a keyset cursor
+    can replace OFFSET later without changing results.
     """
     if query.decision not in (None, "unreviewed", *DECISIONS):
         raise ValueError(f"unknown decision filter {query.decision!r}")
@@ -666,19 +671,19 @@ def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
     params: list[Any] = []
     if query.rule_id is not None:
         source = "listing_rules r"
-        if query.category is not None or query.decision is not None:
+        if query.decision is not None:
             source += " JOIN listings l ON l.id = r.listing_pk"
         where.append("r.rule_id = ?")
         params.append(query.rule_id)
         order = "r.max_severity DESC, r.last_seen DESC, r.listing_pk DESC"
-        key = "r.listing_pk"
+        key, category = "r.listing_pk", "r.category"
     else:
         source = "listings l"
         where.append("l.max_severity > 0")
         order = "l.max_severity DESC, l.last_seen DESC, l.id DESC"
-        key = "l.id"
+        key, category = "l.id", "l.category"
     if query.category is not None:
-        where.append("l.category = ?")
+        where.append(f"{category} = ?")
         params.append(query.category)
     if query.decision == "unreviewed":
         where.append("l.decision IS NULL")
