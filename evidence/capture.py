@@ -62,12 +62,14 @@ class Capturer:
         tool_version: str = marketguard.__version__,
         navigation_timeout: float = 30.0,
         settle_cap: float = 3.0,
+        capture_timeout: float = 120.0,
     ) -> None:
         self.settings = settings
         self.operator = operator
         self.tool_version = tool_version
         self.navigation_timeout = navigation_timeout
         self.settle_cap = settle_cap
+        self.capture_timeout = capture_timeout
         self.concurrency = max(1, concurrency or settings.capture_concurrency)
         self._put_blob = put_blob
         self._session = BrowserSession(settings)
@@ -114,7 +116,16 @@ class Capturer:
             except PlaywrightError as exc:
                 raise CaptureError(url, f"browser unavailable: {first_line(exc)}") from exc
             try:
-                return await run.run(context, image_urls)
+                # page.evaluate has no timeout of its own: a page whose script spins forever
+                # would otherwise hold this slot for the rest of the pass.
+                async with asyncio.timeout(self.capture_timeout):
+                    return await run.run(context, image_urls)
+            except TimeoutError as exc:
+                raise CaptureError(
+                    url,
+                    f"capture did not finish within {self.capture_timeout:g} s"
+                    " (page unresponsive?)",
+                ) from exc
             except PlaywrightError as exc:
                 # Whatever broke mid-capture (page crash, browser killed): one clear error.
                 # A dead browser is noticed by the session and relaunched on the next capture.

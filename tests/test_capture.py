@@ -111,6 +111,10 @@ white-space:nowrap}}</style></head><body><div id="t">{text}</div></body></html>"
 
 ERROR_500 = "<!doctype html><meta charset=utf-8><h1>服务器内部错误</h1>".encode()
 HANGING_IMAGE = b"<!doctype html><meta charset=utf-8><h1>ok</h1><img src='/hang'>"
+SPINNING_SCRIPT = (
+    b"<!doctype html><meta charset=utf-8><h1>busy</h1>"
+    b"<script>addEventListener('load', () => setTimeout(() => { for (;;) {} }, 50));</script>"
+)
 
 
 @dataclass
@@ -141,6 +145,7 @@ def _routes() -> dict[str, tuple[int, str, bytes]]:
         "/error500": (500, "text/html; charset=utf-8", ERROR_500),
         "/data.json": (200, "application/json", b'{"not": "a page"}'),
         "/hanging-image": (200, "text/html", HANGING_IMAGE),
+        "/spinning-script": (200, "text/html", SPINNING_SCRIPT),
         "/img/red.png": (200, "image/png", RED_PNG),
         "/img/blue.png": (200, "image/png", BLUE_PNG),
         "/img/green.jpg": (200, "image/jpeg", GREEN_JPEG),
@@ -546,6 +551,22 @@ def test_hanging_subresource_does_not_lose_the_page(
     assert evidence.http_status == 200
     assert evidence.artifact("screenshot") is not None
     assert any("load event did not fire" in e for e in evidence.errors)
+
+
+def test_page_that_never_yields_is_cut_off_by_the_capture_timeout(
+    capturer: Capturer, site: Site, run: Callable[..., Any]
+) -> None:
+    capturer.capture_timeout, saved = 4.0, capturer.capture_timeout
+    try:
+        started = time.monotonic()
+        with pytest.raises(CaptureError, match=r"did not finish within 4 s"):
+            run(capturer.capture(url=site.url("/spinning-script"), platform="t", listing_id="s"))
+        assert time.monotonic() - started < 8
+    finally:
+        capturer.capture_timeout = saved
+    # The slot and the browser are free again.
+    evidence = run(capturer.capture(url=site.url("/cjk/a"), platform="t", listing_id="after"))
+    assert evidence.http_status == 200
 
 
 # --- one browser, many captures -----------------------------------------------------------
