@@ -9,16 +9,14 @@ this origin's page) is sent as a download.
 from __future__ import annotations
 
 import logging
-import re
 
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.dependencies import ArchiveDep
+from evidence.archive.base import BlobCorruptedError
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
-
-SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 
 _IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -40,18 +38,16 @@ def image_media_type(data: bytes) -> str | None:
 
 @router.get("/blobs/{sha256}", tags=["evidence"], response_class=Response)
 def blob(sha256: str, archive: ArchiveDep) -> Response:
-    if not SHA256_NAME.fullmatch(sha256):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not an evidence file name")
     try:
         data = archive.read_blob(sha256)
-    except FileNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "evidence file not in the store") from exc
-    except ValueError as exc:
+    except BlobCorruptedError as exc:
         logger.error("evidence file failed its hash check: %s", exc)
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR,
             "证据文件校验失败：文件内容与其 SHA-256 不符 (evidence file fails its hash check)",
         ) from exc
+    except (FileNotFoundError, ValueError) as exc:  # unknown, or not a SHA-256 name at all
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evidence file") from exc
     # The name is the content's hash, so the response never changes.
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
     media_type = image_media_type(data)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from evidence.archive import open_archive
-from evidence.archive.base import QueueFilter, UnknownListingError
+from evidence.archive.base import BlobCorruptedError, QueueFilter, UnknownListingError
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.models import (
     Artifact,
@@ -324,7 +324,7 @@ def test_missing_and_corrupted_blobs_are_reported_not_served(archive: SqliteArch
     path = archive.blob_path(sha)
     assert path is not None
     path.write_bytes(b"tampered screenshot")
-    with pytest.raises(ValueError, match="corrupted"):
+    with pytest.raises(BlobCorruptedError, match="corrupted"):
         archive.read_blob(sha)
 
 

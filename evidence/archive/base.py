@@ -18,6 +18,10 @@ class UnknownListingError(LookupError):
     """A write (a review) names a listing the store has never seen."""
 
 
+class BlobCorruptedError(ValueError):
+    """A stored blob's bytes no longer hash to its name (damaged or tampered with)."""
+
+
 @dataclass(slots=True)
 class SavedListing:
     version: int  # 1 for the first version seen; grows only when the content changed
@@ -111,8 +115,9 @@ class Archive(Protocol):
         ...
 
     def read_blob(self, sha256: str) -> bytes:
-        """The stored bytes. ValueError for a name that is not 64 lowercase hex digits or bytes
-        that no longer hash to it; FileNotFoundError for an unknown blob."""
+        """The stored bytes, checked against their name. ValueError for a name that is not 64
+        lowercase hex digits, BlobCorruptedError (a ValueError) for bytes that no longer hash to
+        it, FileNotFoundError for an unknown blob."""
         ...
 
     def blob_path(self, sha256: str) -> Path | None:

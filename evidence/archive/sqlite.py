@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.archive.base import (
+    BlobCorruptedError,
     FlaggedRow,
     ListingRecord,
     PassRecord,
@@ -497,12 +498,14 @@ class SqliteArchive:
     def read_blob(self, sha256: str) -> bytes:
         """The bytes stored under ``sha256``, checked against their name before they are returned.
 
-        Raises ValueError for a name that is not 64 lowercase hex digits or for bytes that no
-        longer hash to their name, FileNotFoundError for an unknown blob.
+        Raises ValueError for a name that is not 64 lowercase hex digits, BlobCorruptedError for
+        bytes that no longer hash to their name, FileNotFoundError for an unknown blob.
         """
         data = self._blob_file(sha256).read_bytes()
         if sha256_bytes(data) != sha256:
-            raise ValueError(f"blob {sha256} is corrupted: its bytes no longer hash to its name")
+            raise BlobCorruptedError(
+                f"blob {sha256} is corrupted: its bytes no longer hash to its name"
+            )
         return data
 
     def blob_path(self, sha256: str) -> Path | None:
