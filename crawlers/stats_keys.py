@@ -6,6 +6,7 @@ The summary is a stable contract (``marketguard demo --json`` prints it for scri
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 PREFIX = "marketguard/"
@@ -31,4 +32,14 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "errors_by_kind": errors_by_kind,
         "store": str(stats.get(PREFIX + "store", "")),
         "pass_id": stats.get(PREFIX + "pass_id"),
+        "elapsed_seconds": _elapsed(stats),
     }
+
+
+def _elapsed(stats: dict[str, Any]) -> float | None:
+    if "elapsed_time_seconds" in stats:  # set by Scrapy's CoreStats when the spider closed
+        return round(float(stats["elapsed_time_seconds"]), 3)
+    start = stats.get("start_time")
+    if isinstance(start, datetime):
+        return round((datetime.now(UTC) - start).total_seconds(), 3)
+    return None

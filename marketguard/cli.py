@@ -1,8 +1,8 @@
 """The ``marketguard`` command: a thin layer over importable functions.
 
-    marketguard demo [--no-serve] [--json]    one monitoring pass over the bundled demo shop
-    marketguard crawl --base-url URL          one monitoring pass over a running demo-style shop
-    marketguard serve                         the review workspace over the store
+marketguard demo [--no-serve] [--json]    one monitoring pass over the bundled demo shop
+marketguard crawl --base-url URL          one monitoring pass over a running demo-style shop
+marketguard serve                         the review workspace over the store
 """
 
 from __future__ import annotations

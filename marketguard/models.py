@@ -19,6 +19,9 @@ SEVERITY_ORDER: dict[str, int] = {"high": 3, "medium": 2, "low": 1}
 
 Decision = Literal["confirmed", "dismissed"]
 
+# Fields of a Listing that change between crawls of the same, unchanged listing.
+_VOLATILE_LISTING_FIELDS = frozenset({"crawled_at", "category", "rendered_with", "search_keyword"})
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -59,19 +62,47 @@ class Listing:
     def key(self) -> str:
         return f"{self.platform}:{self.listing_id}"
 
-    def content_hash(self) -> str:
+    def content_hash(self, data: dict[str, Any] | None = None) -> str:
         """SHA-256 over what the seller controls; crawl time and our own fields excluded.
 
         Two crawls of an unchanged listing give the same hash, so the store keeps one version.
+        Pass ``to_dict()``'s result when you already have it: it is the costly part of a save.
         """
-        data = self.to_dict()
-        for volatile in ("crawled_at", "category", "rendered_with", "search_keyword"):
-            data.pop(volatile, None)
-        blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        data = self.to_dict() if data is None else data
+        content = {k: v for k, v in data.items() if k not in _VOLATILE_LISTING_FIELDS}
+        blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        # Written out instead of dataclasses.asdict: asdict deep-copies recursively and was
+        # half the cost of storing a listing.
+        seller = self.seller
+        return {
+            "platform": self.platform,
+            "listing_id": self.listing_id,
+            "url": self.url,
+            "title": self.title,
+            "price": None if self.price is None else str(self.price),
+            "currency": self.currency,
+            "seller": None
+            if seller is None
+            else {
+                "seller_id": seller.seller_id,
+                "name": seller.name,
+                "url": seller.url,
+                "location": seller.location,
+                "rating": seller.rating,
+                "shop_age_days": seller.shop_age_days,
+            },
+            "image_urls": list(self.image_urls),
+            "attributes": dict(self.attributes),
+            "description": self.description,
+            "crawled_at": self.crawled_at.isoformat(),
+            "search_keyword": self.search_keyword,
+            "category": self.category,
+            "sales": self.sales,
+            "rendered_with": self.rendered_with,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Listing:
@@ -97,7 +128,9 @@ class Flag:
     reason: str  # Chinese, shown to officers
     legal_basis: str  # e.g. "《认证认可条例》第二十七条"
     snippet: str = ""  # the text that triggered the rule, as found
-    field: str = ""  # where the snippet was found: title, description, attributes.<key>, price, seller
+    field: str = (
+        ""  # where the snippet was found: title, description, attributes.<key>, price, seller
+    )
     reason_en: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -64,4 +64,4 @@ class CapturePipeline:
 
     async def close_spider(self) -> None:
         if self.capturer is not None:
-            await self.capturer.__aexit__(None, None, None)
+            await self.capturer.aclose()

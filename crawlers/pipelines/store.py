@@ -1,4 +1,4 @@
-"""Pipeline step 3: write each assessed listing (with flags and evidence) and each error to the store.
+"""Pipeline step 3: write each assessed listing (flags, evidence) and each error to the store.
 
 It also owns the pass record: one row per monitoring pass with its summary, and it records the
 failures Scrapy reports through signals (a callback that raised, a pipeline step that raised), so
@@ -76,7 +76,9 @@ class StorePipeline:
             PageError(url=response.url, kind="parse", message=_describe(failure)), log=False
         )
 
-    def item_error(self, item: Any, response: Response | None, spider: Spider, failure: Failure) -> None:
+    def item_error(
+        self, item: Any, response: Response | None, spider: Spider, failure: Failure
+    ) -> None:
         url = ""
         if isinstance(item, Assessment):
             url = item.listing.url

@@ -351,9 +351,9 @@ class SqliteArchive:
         _check_flags(flags)
         if evidence is not None:
             _check_evidence(listing, evidence)
-        content_hash = listing.content_hash()
-        seen = _ts(listing.crawled_at)
         data = listing.to_dict()
+        content_hash = listing.content_hash(data)
+        seen = _ts(listing.crawled_at)
         max_severity = max((SEVERITY_ORDER[f.severity] for f in flags), default=0)
         rule_ids = list(dict.fromkeys(f.rule_id for f in flags))
         seller = listing.seller

@@ -1,0 +1,24 @@
+"""`make bench`: every benchmark, each against a baseline measured in the same run.
+
+    python -m bench [crawl|screenshots|matching] ...
+
+Results are printed and written to bench/results/*.json.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench import crawl_pass, screenshots
+
+
+def main(argv: list[str]) -> None:
+    which = set(argv) or {"crawl", "screenshots"}
+    if "crawl" in which:
+        print(crawl_pass.report(crawl_pass.run()), flush=True)
+    if "screenshots" in which:
+        print(screenshots.report(screenshots.run()), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
