@@ -1,0 +1,81 @@
+"""Scrapy settings of MarketGuard's crawlers (``scrapy.cfg`` points here).
+
+Pipelines and extensions stay empty here: ``crawlers.run.pass_settings`` switches them on for a
+monitoring pass, so ``scrapy crawl`` alone only fetches and parses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketguard.settings import Settings as MarketGuardSettings
+from marketguard.settings import chromium_launch_options
+
+BOT_NAME = "marketguard"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+# Officers' crawls identify themselves; a platform can see who is reading its pages.
+USER_AGENT = "MarketGuard/0.1 (market-regulation monitoring crawler)"
+ROBOTSTXT_OBEY = True
+
+# --- JavaScript pages through a real browser -------------------------------------------------
+# scrapy-playwright only uses the browser for requests with meta["playwright"] = True; all others
+# go through Scrapy's own HTTP client. It needs the asyncio reactor.
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# Debian's Chromium via executable_path: Playwright's own browser download does not work here.
+# The crawl browser only reads text, so it does not even request images (evidence capture uses
+# its own browser, with images).
+_launch = chromium_launch_options(MarketGuardSettings.from_env().chromium)
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    **_launch,
+    "args": [*_launch["args"], "--blink-settings=imagesEnabled=false"],
+}
+# A rendered page costs ~50 MB and a CPU slice; 1 context x 4 pages keeps a 2-core machine usable.
+PLAYWRIGHT_MAX_CONTEXTS = 1
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000  # ms
+
+
+def _skip_heavy_resource(request: Any) -> bool:
+    """The spider reads text from the DOM: images, media, fonts and styles would only cost time."""
+    return request.resource_type in {"image", "media", "font", "stylesheet"}
+
+
+PLAYWRIGHT_ABORT_REQUEST = _skip_heavy_resource
+
+# --- politeness and throughput ----------------------------------------------------------------
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 16
+DOWNLOAD_DELAY = 0
+# AutoThrottle stays on so a slow or struggling real platform gets fewer requests. Its defaults
+# (5 s start delay, target concurrency 1) would cripple a loopback crawl that answers in a few
+# milliseconds, so: start at no delay, aim for as many parallel requests as the per-domain limit
+# allows, and let the delay grow only when latency does (delay = latency / target concurrency).
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = float(CONCURRENT_REQUESTS_PER_DOMAIN)
+AUTOTHROTTLE_MAX_DELAY = 10.0
+
+DOWNLOAD_TIMEOUT = 30
+RETRY_ENABLED = True
+RETRY_TIMES = 2  # three tries in all; then the errback records a PageError
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+
+COOKIES_ENABLED = False  # listings are public pages; no session needed
+# Neither a telnet console nor 2.19's remote-control HTTP server (runs posted Python code):
+# an evidence-gathering process must not accept code from other local processes.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+# Filled by the monitoring pass (crawlers.run) rather than here.
+ITEM_PIPELINES: dict[str, int] = {}
+EXTENSIONS: dict[str, int] = {}
