@@ -11,7 +11,6 @@ read). Pages whose price only JavaScript fills in are fetched again through Chro
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -267,16 +266,19 @@ class DemoShopSpider(scrapy.Spider):
 
 
 def _attach(listing: Listing, facts: ShopFacts | None) -> Listing:
-    if facts is None or listing.seller is None:
+    """Fill in the shop's facts (the listing is this spider's own, not yet yielded)."""
+    seller = listing.seller
+    if facts is None or seller is None:
         return listing
-    seller = dataclasses.replace(
-        listing.seller,
-        name=facts.name or listing.seller.name,
+    listing.seller = Seller(
+        seller_id=seller.seller_id,
+        name=facts.name or seller.name,
+        url=seller.url,
         location=facts.location,
         rating=facts.rating,
         shop_age_days=shop_age_days(facts.opened) if facts.opened else None,
     )
-    return dataclasses.replace(listing, seller=seller)
+    return listing
 
 
 def shop_age_days(opened: date, now: datetime | None = None) -> int:
