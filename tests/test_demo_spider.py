@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from scrapy.http import HtmlResponse, Request
 
+from crawlers.spiders import demo_pages
 from crawlers.spiders.demo_pages import PageParseError, parse_detail, parse_shop
 from crawlers.spiders.demo_shop import DemoShopSpider, shop_age_days, split_keywords
 from demo.generator import (
@@ -239,3 +240,22 @@ def test_spider_arguments() -> None:
         DemoShopSpider(keywords="充电器")
     with pytest.raises(ValueError, match="keywords"):
         DemoShopSpider(base_url="http://h:1", keywords=" , ")
+
+
+def test_template_reader_agrees_with_the_lxml_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast regular-expression reader and the lxml reader give the same listing."""
+    market = generate(seed=5, listings=240)
+    app = DemoApp(market)
+    responses = [
+        _response(app, f"/item/{x.listing_id}")
+        for x in market.listings
+        if x.fault not in (FAULT_HTTP_500, FAULT_BROKEN_HTML)
+    ]
+    assert all(demo_pages._fields_by_template(r) is not None for r in responses)
+    fast = [parse_detail(r) for r in responses]
+    monkeypatch.setattr(demo_pages, "_fields_by_template", lambda response: None)
+    assert [parse_detail(r) for r in responses] == fast
+    # markup the template does not expect goes to the lxml reader, not to a wrong reading
+    plain = next(r for r in responses if b"<tr><th>" in r.body)
+    odd = plain.replace(body=plain.body.replace(b"<tr><th>", b"<tr> <th>", 1))
+    assert demo_pages._fields_by_template(odd) is None
