@@ -94,7 +94,11 @@ class DemoShopSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             yield PageError(response.url, "parse", f"search page is not text ({_type(response)})")
             return
-        links, following = search_result_links(response)
+        try:
+            links, following = search_result_links(response)
+        except Exception as exc:  # an unreadable result page costs its results, not the pass
+            yield PageError(response.url, "parse", f"search page: {type(exc).__name__}: {exc}")
+            return
         for url in links:
             # Several keywords find the same listing (充电器 and 电源适配器 share a category): it is
             # read once, for the first keyword. A set lookup is cheaper than a Request that
