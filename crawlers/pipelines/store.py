@@ -8,11 +8,13 @@ that every problem is counted in ``errors`` and kept in the store, and none stop
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from twisted.internet import reactor
 from twisted.python.failure import Failure
 
 from crawlers.pipelines import archive_for
@@ -29,6 +31,11 @@ class StorePipeline:
         self.stats = crawler.stats
         self.archive = archive
         self.pass_id: int | None = None
+        # Group commit: writes arriving in the same short window share one transaction (each
+        # write still all-or-nothing inside it). A crash can lose at most the last window's
+        # writes, which were never reported as stored; what was committed stays.
+        self.commit_window = crawler.settings.getfloat("MARKETGUARD_COMMIT_WINDOW", 0.05)
+        self._open_batch: AbstractContextManager[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -49,7 +56,21 @@ class StorePipeline:
         self.stats.set_value("marketguard/pass_id", self.pass_id)
         self.stats.set_value("marketguard/store", self.archive.location)
 
+    def _begin_group(self) -> None:
+        batch = getattr(self.archive, "batch", None)
+        if self._open_batch is not None or batch is None or self.commit_window <= 0:
+            return
+        self._open_batch = batch()
+        self._open_batch.__enter__()
+        reactor.callLater(self.commit_window, self._commit_group)  # type: ignore[attr-defined]
+
+    def _commit_group(self) -> None:
+        open_batch, self._open_batch = self._open_batch, None
+        if open_batch is not None:
+            open_batch.__exit__(None, None, None)
+
     def process_item(self, item: Any) -> Any:
+        self._begin_group()
         if isinstance(item, PageError):
             self._record(item)
         elif isinstance(item, Assessment):
@@ -66,6 +87,7 @@ class StorePipeline:
         return item
 
     def close_spider(self) -> None:
+        self._commit_group()
         if self.pass_id is not None:
             self.archive.finish_pass(self.pass_id, pass_summary(self.stats.get_stats()))
         self.archive.close()
