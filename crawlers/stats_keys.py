@@ -13,16 +13,8 @@ PREFIX = "marketguard/"
 
 
 def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
-    by_rule = {
-        key.removeprefix(PREFIX + "flags/"): int(value)
-        for key, value in sorted(stats.items())
-        if key.startswith(PREFIX + "flags/")
-    }
-    errors_by_kind = {
-        key.removeprefix(PREFIX + "errors/"): int(value)
-        for key, value in sorted(stats.items())
-        if key.startswith(PREFIX + "errors/")
-    }
+    by_rule = _counts_under(stats, PREFIX + "flags/")
+    errors_by_kind = _counts_under(stats, PREFIX + "errors/")
     return {
         "listings": int(stats.get(PREFIX + "listings", 0)),
         "flagged": int(stats.get(PREFIX + "flagged", 0)),
@@ -33,6 +25,14 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "store": str(stats.get(PREFIX + "store", "")),
         "pass_id": stats.get(PREFIX + "pass_id"),
         "elapsed_seconds": _elapsed(stats),
+    }
+
+
+def _counts_under(stats: dict[str, Any], prefix: str) -> dict[str, int]:
+    return {
+        key.removeprefix(prefix): int(value)
+        for key, value in sorted(stats.items())
+        if key.startswith(prefix)
     }
 
 
