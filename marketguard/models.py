@@ -35,6 +35,11 @@ class Seller:
     location: str = ""
     rating: float | None = None  # as the platform shows it, usually 0-5
     shop_age_days: int | None = None  # days since the shop opened, at crawl time
+    # Shop facts that link shops into networks and show whether the seller is identifiable.
+    licence_number: str = ""  # business licence (营业执照) number shown on the shop page
+    licence_shown: bool | None = None  # None when the page was not checked
+    phone: str = ""
+    address: str = ""
 
 
 @dataclass(slots=True)
@@ -45,9 +50,14 @@ class Listing:
     listing_id: str
     url: str
     title: str
-    price: Decimal | None = None
+    price: Decimal | None = None  # the low end when the page shows a range
     currency: str = "CNY"
     seller: Seller | None = None
+    brand: str = ""
+    model: str = ""  # model / 型号 as shown
+    sku: str = ""
+    gtin: str = ""
+    price_max: Decimal | None = None  # the high end of a price range such as ¥89-129
     image_urls: list[str] = field(default_factory=list)
     # key/value pairs exactly as the page shows them (e.g. "3C认证": "2023011609123456")
     attributes: dict[str, str] = field(default_factory=dict)
@@ -93,7 +103,16 @@ class Listing:
                 "location": seller.location,
                 "rating": seller.rating,
                 "shop_age_days": seller.shop_age_days,
+                "licence_number": seller.licence_number,
+                "licence_shown": seller.licence_shown,
+                "phone": seller.phone,
+                "address": seller.address,
             },
+            "brand": self.brand,
+            "model": self.model,
+            "sku": self.sku,
+            "gtin": self.gtin,
+            "price_max": None if self.price_max is None else str(self.price_max),
             "image_urls": list(self.image_urls),
             "attributes": dict(self.attributes),
             "description": self.description,
@@ -109,12 +128,14 @@ class Listing:
         data = dict(data)
         seller = data.pop("seller", None)
         price = data.pop("price", None)
+        price_max = data.pop("price_max", None)
         crawled_at = data.pop("crawled_at", None)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(
             **{k: v for k, v in data.items() if k in names},
             seller=Seller(**seller) if seller else None,
             price=Decimal(price) if price is not None else None,
+            price_max=Decimal(price_max) if price_max is not None else None,
             crawled_at=_parse_dt(crawled_at) if crawled_at else utcnow(),
         )
 
