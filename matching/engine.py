@@ -12,8 +12,9 @@ from pathlib import Path
 
 from marketguard.models import SEVERITY_ORDER, Flag, Listing
 from matching.catalogue import Catalogue, Category, load_catalogue
+from matching.context import EMPTY_CONTEXT, MatchContext
 from matching.rule_book import RuleBook, load_rules
-from matching.rules.base import MatchContext, Rule
+from matching.rules.base import ListingView, Rule
 from matching.text import WordFinder, fold_width, word_key
 
 
@@ -58,11 +59,14 @@ class Matcher:
     def categorize(self, listing: Listing) -> Category | None:
         return self._categorize(fold_width(_text(listing.title)), _text(listing.search_keyword))
 
-    def match(self, listing: Listing) -> MatchResult:
+    def match(self, listing: Listing, context: MatchContext | None = None) -> MatchResult:
+        """Flags for one listing. ``context`` carries what the rules may know beyond it
+        (certificate registry, peer prices, repeat offenders, seller links, image signals);
+        without it the rules needing that data stay silent."""
         title = _text(listing.title)
         title_f = fold_width(title)
         category = self._categorize(title_f, _text(listing.search_keyword))
-        ctx = MatchContext(listing, category, title, title_f)
+        ctx = ListingView(listing, category, title, title_f, context or EMPTY_CONTEXT)
         flags = ctx.flags
         for rule in self._rules:
             flag = rule.check(ctx)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from marketguard.models import Flag, Listing, Severity
 from matching.catalogue import Category
+from matching.context import EMPTY_CONTEXT, MatchContext
 from matching.text import fold_width, needs_folding
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ class RuleText:
         )
 
 
-class MatchContext:
-    """One listing prepared once for all rules: width-folded text, category, crawl date.
+class ListingView:
+    """One listing prepared once for all rules: width-folded text, category, crawl date, and the
+    MatchContext the caller passed in (registry, peers, sellers, images).
 
     The listing itself is only read, never written.
     """
@@ -57,6 +59,7 @@ class MatchContext:
         "attributes",
         "category",
         "ccc_facts",
+        "context",
         "description",
         "description_f",
         "flags",
@@ -66,9 +69,15 @@ class MatchContext:
     )
 
     def __init__(
-        self, listing: Listing, category: Category | None, title: str, title_f: str
+        self,
+        listing: Listing,
+        category: Category | None,
+        title: str,
+        title_f: str,
+        context: MatchContext = EMPTY_CONTEXT,
     ) -> None:
         self.listing = listing
+        self.context = context
         self.category = category
         self.title = title
         self.title_f = title_f
@@ -116,7 +125,7 @@ def crawl_day(moment: Any) -> date:
 class Rule(Protocol):
     rule_id: str
 
-    def check(self, ctx: MatchContext) -> Flag | None: ...
+    def check(self, ctx: ListingView) -> Flag | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from matching.rules.base import MatchContext
+from matching.rules.base import ListingView
 from matching.text import WordFinder, alternation, both_widths, fold_width, word_key
 from matching.yaml_schema import Node
 
@@ -140,7 +140,7 @@ class CccScanner:
 
     # -- per listing ------------------------------------------------------------------------
 
-    def facts(self, ctx: MatchContext) -> CccFacts:
+    def facts(self, ctx: ListingView) -> CccFacts:
         """What the listing says about CCC, read in one pass and kept on the context.
 
         Numbers come in attributes, title, description order. Outside CCC categories only
@@ -201,7 +201,7 @@ class CccScanner:
         before = text_f[max(0, start - self._negation_reach) : start].rstrip()
         return before.endswith(self._negations) or bool(self._negative_answer.match(text_f, end))
 
-    def has_bare_number(self, ctx: MatchContext) -> bool:
+    def has_bare_number(self, ctx: ListingView) -> bool:
         """A 16-digit number anywhere, even without a keyword: it may well be the certificate."""
         if self._bare_number.search(ctx.title_f) or self._bare_number.search(ctx.description_f):
             return True

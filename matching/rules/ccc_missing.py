@@ -8,7 +8,7 @@ Any claimed number, valid or not, stops this rule: a wrong number is CCC_NUMBER_
 from __future__ import annotations
 
 from marketguard.models import Flag
-from matching.rules.base import MatchContext, RuleText, Shared
+from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.text import shorten
 from matching.yaml_schema import Node
@@ -27,7 +27,7 @@ class CccMissingRule:
         self.scanner = scanner
         self.snippet_chars = snippet_chars
 
-    def check(self, ctx: MatchContext) -> Flag | None:
+    def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
         if category is None or not category.ccc_required_on(ctx.crawl_date):
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from marketguard.models import Flag
-from matching.rules.base import MatchContext, RuleText, Shared
+from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.yaml_schema import Node
 
@@ -52,7 +52,7 @@ class CccNumberRule:
         self.first_year = first_year
         self.problems = problems
 
-    def check(self, ctx: MatchContext) -> Flag | None:
+    def check(self, ctx: ListingView) -> Flag | None:
         crawl_year = ctx.crawl_date.year
         for number in self.scanner.facts(ctx).numbers:
             problem = self.problem(number.token, crawl_year)

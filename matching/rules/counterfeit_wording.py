@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from marketguard.models import Flag
-from matching.rules.base import SEVERITIES, MatchContext, RuleText, Shared
+from matching.rules.base import SEVERITIES, ListingView, RuleText, Shared
 from matching.text import WordFinder, alternation, both_widths, snippet_around, word_key
 from matching.yaml_schema import Node
 
@@ -78,7 +78,7 @@ class CounterfeitWordingRule:
         self.window = negation_window
         self.context_chars = context_chars
 
-    def check(self, ctx: MatchContext) -> Flag | None:
+    def check(self, ctx: ListingView) -> Flag | None:
         strong: dict[str, tuple[str, str]] = {}  # term -> (field, snippet), first seen
         weak: dict[str, tuple[str, str]] = {}
         for field, text, text_f in (

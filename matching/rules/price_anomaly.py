@@ -13,7 +13,7 @@ from typing import Any
 
 from marketguard.models import Flag
 from matching.catalogue import format_amount
-from matching.rules.base import MatchContext, RuleText, Shared
+from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
 
 RULE_ID = "PRICE_TOO_LOW"
@@ -37,7 +37,7 @@ class PriceTooLowRule:
         self.snippet = snippet
         self._factor_percent = format_amount(factor * 100)
 
-    def check(self, ctx: MatchContext) -> Flag | None:
+    def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
         if category is None:
             return None

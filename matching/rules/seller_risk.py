@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from marketguard.models import Flag
-from matching.rules.base import MatchContext, RuleText, Shared
+from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
 
 RULE_ID = "SELLER_RISK"
@@ -34,7 +34,7 @@ class SellerRiskRule:
         self.min_rating = min_rating
         self.snippet = snippet
 
-    def check(self, ctx: MatchContext) -> Flag | None:
+    def check(self, ctx: ListingView) -> Flag | None:
         seller = ctx.listing.seller
         if seller is None:
             return None
