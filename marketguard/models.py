@@ -195,6 +195,9 @@ class Evidence:
     tool_version: str = ""
     artifacts: list[Artifact] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # partial failures, e.g. an unreadable image
+    # The case number given at capture time (until the workspace builds cases); "" when none.
+    case_id: str = ""
+    operator: str = ""
 
     def artifact(self, kind: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.kind == kind), None)

@@ -18,7 +18,7 @@ import pytest
 
 from evidence.archive import open_archive
 from evidence.archive.base import BlobCorruptedError, QueueFilter, UnknownListingError
-from evidence.archive.sqlite import SqliteArchive
+from evidence.archive.sqlite import SCHEMA_VERSION, SqliteArchive
 from marketguard.models import (
     Artifact,
     Evidence,
@@ -109,7 +109,7 @@ def test_open_archive_gives_sqlite_in_wal_mode_with_files_where_documented(tmp_p
         store.close()
     with sqlite3.connect(tmp_path / "home" / "marketguard.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> None:

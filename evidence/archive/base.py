@@ -11,6 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+# LedgerConflictError is re-exported: backends raise it from append_ledger.
+from evidence.ledger import LedgerConflictError as LedgerConflictError
+from evidence.ledger import LedgerEntry
 from marketguard.models import Evidence, Flag, Listing, PageError, Review
 
 
@@ -61,6 +64,7 @@ class ListingRecord:
     flags: list[Flag]  # flags of the latest version
     evidence: list[Evidence]  # newest first
     reviews: list[Review]  # newest first
+    gone_at: datetime | None = None  # set when a complete pass no longer found it
 
 
 @dataclass(slots=True)
@@ -70,6 +74,18 @@ class QueueFilter:
     decision: str | None = None  # "confirmed", "dismissed", or "unreviewed"
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(slots=True)
+class ListingState:
+    """What an incremental pass needs to know about a stored listing (no content)."""
+
+    listing_id: str
+    url: str
+    content_hash: str  # Listing.content_hash() of the latest version
+    last_seen: datetime
+    search_keyword: str  # the keyword whose search last found it
+    gone_at: datetime | None = None  # when a complete pass last missed it; None while listed
 
 
 @dataclass(slots=True)
@@ -109,6 +125,35 @@ class Archive(Protocol):
 
     def record_error(self, error: PageError, pass_id: int | None = None) -> None: ...
 
+    # --- incremental passes (crawlers/pipelines/incremental.py, docs/crawling.md) -------------
+    def listing_states(self, platform: str) -> dict[str, ListingState]:
+        """Every stored listing of ``platform`` by listing_id, gone ones included; one read."""
+        ...
+
+    def touch_listing(
+        self, platform: str, listing_id: str, seen_at: datetime, pass_id: int | None = None
+    ) -> bool:
+        """Seen again with unchanged content: ``last_seen`` moves forward (never back) and a
+        gone mark is cleared; no new version, flags and evidence untouched. False when the
+        store does not hold the listing (nothing written)."""
+        ...
+
+    def mark_gone(
+        self,
+        platform: str,
+        *,
+        not_seen_since: datetime,
+        search_keywords: list[str] | None = None,
+        keep: set[str] | frozenset[str] = frozenset(),
+        gone_at: datetime | None = None,
+    ) -> int:
+        """After a complete pass: mark gone (at ``gone_at``, default now) the listings of
+        ``platform`` last seen before ``not_seen_since`` and not gone already, limited to those
+        found by one of ``search_keywords`` when given, except the listing_ids in ``keep``.
+        ``last_seen`` is left as it was (the time it was last seen). A later save or touch
+        clears the mark. Returns how many were marked."""
+        ...
+
     # --- content-addressed blobs --------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
         """Store bytes under their SHA-256 (hex); idempotent. Returns the hash."""
@@ -142,6 +187,45 @@ class Archive(Protocol):
 
     def facets(self) -> dict[str, dict[str, int]]:
         """Counts of flagged listings by "category" and by "rule" (for the queue's filters)."""
+        ...
+
+    # --- evidence records -----------------------------------------------------------------
+    def get_evidence(self, capture_id: str) -> Evidence | None:
+        """The capture record saved with ``save_listing``; None when the archive has none."""
+        ...
+
+    def capture_ids(self, case_id: str | None = None) -> list[str]:
+        """Capture ids of every saved Evidence (of one case when ``case_id`` is given), oldest
+        capture first (``started_at``, then insertion order)."""
+        ...
+
+    # --- the evidence ledger (see evidence/ledger.py) --------------------------------------
+    def ledger_head(self) -> LedgerEntry | None:
+        """The entry at the last storage position, as stored; None for an empty ledger."""
+        ...
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        """Append one sealed entry at the next storage position, atomically with the check
+        ``evidence.ledger.check_extends(head, entry)`` (seq is head.seq + 1, prev_hash is the
+        head's entry_hash): LedgerConflictError when another writer appended first (the caller
+        rebuilds and retries), ValueError for an unsealed entry. Entries are never updated or
+        deleted by the store; there is no method to do so."""
+        ...
+
+    def ledger_entries(self, after_position: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        """Entries in storage order (positions after_position+1 .. after_position+limit),
+        exactly as stored and not re-validated: ``verify`` must see an entry out of place
+        or edited. The storage position is the backend's own key, not the entry's seq field."""
+        ...
+
+    def ledger_entries_for(
+        self, *, capture_id: str | None = None, case_id: str | None = None
+    ) -> list[LedgerEntry]:
+        """Entries naming this capture and/or case, in storage order."""
+        ...
+
+    def last_checkpoint(self) -> LedgerEntry | None:
+        """The checkpoint entry at the highest storage position; None before the first."""
         ...
 
     def close(self) -> None: ...

@@ -29,12 +29,14 @@ from evidence.archive.base import (
     BlobCorruptedError,
     FlaggedRow,
     ListingRecord,
+    ListingState,
     PassRecord,
     QueueFilter,
     SavedListing,
     UnknownListingError,
 )
 from evidence.hashing import sha256_bytes
+from evidence.ledger import LedgerEntry, check_extends
 from marketguard.models import (
     SEVERITY_ORDER,
     Evidence,
@@ -46,7 +48,7 @@ from marketguard.models import (
 )
 
 DB_NAME = "marketguard.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -171,8 +173,43 @@ CREATE TABLE errors (
 CREATE INDEX errors_by_pass ON errors (pass_id, at DESC, id DESC);
 """
 
-# version -> script bringing the schema from version - 1 to version
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# Incremental passes: whether a complete pass still found a listing, and under which keyword (a
+# pass over some keywords only judges the listings those keywords found).
+_SCHEMA_V2 = """
+ALTER TABLE listings ADD COLUMN gone_at TEXT;
+ALTER TABLE listings ADD COLUMN search_keyword TEXT NOT NULL DEFAULT '';
+UPDATE listings SET search_keyword = COALESCE((
+    SELECT json_extract(v.data, '$.search_keyword') FROM listing_versions v
+    WHERE v.listing_pk = listings.id AND v.version = listings.version), '')
+"""
+
+# The evidence ledger (evidence/ledger.py). ``position`` is the storage order verify walks;
+# ``data`` is the entry's JSON as sealed. The triggers make the table append-only for every
+# client of the file, not just this class; someone with the file can still drop them, which is
+# why verify recomputes the chain instead of trusting the table. A list: trigger bodies hold ";".
+_SCHEMA_V3 = [
+    """CREATE TABLE ledger (
+        position    INTEGER PRIMARY KEY,
+        seq         INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        capture_id  TEXT NOT NULL,
+        case_id     TEXT NOT NULL,
+        entry_hash  TEXT NOT NULL,
+        data        TEXT NOT NULL
+    )""",
+    "CREATE INDEX ledger_by_capture ON ledger (capture_id) WHERE capture_id <> ''",
+    "CREATE INDEX ledger_by_case ON ledger (case_id) WHERE case_id <> ''",
+    "CREATE INDEX ledger_checkpoints ON ledger (kind, position)",
+    """CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+       BEGIN SELECT RAISE(ABORT, 'the evidence ledger is append-only'); END""",
+    """CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+       BEGIN SELECT RAISE(ABORT, 'the evidence ledger is append-only'); END""",
+    "ALTER TABLE evidence ADD COLUMN case_id TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX evidence_by_case ON evidence (case_id, started_at, id) WHERE case_id <> ''",
+]
+
+# version -> script (or statement list) bringing the schema from version - 1 to version
+_MIGRATIONS: dict[int, str | list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class SqliteArchive:
@@ -299,7 +336,9 @@ class SqliteArchive:
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 # executescript() would COMMIT our transaction; run statement by statement.
-                for statement in _MIGRATIONS[version].split(";"):
+                script = _MIGRATIONS[version]
+                statements = script.split(";") if isinstance(script, str) else script
+                for statement in statements:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(
@@ -368,6 +407,8 @@ class SqliteArchive:
             "max_severity": max_severity,
             "flag_count": len(flags),
             "rule_ids": _json(rule_ids),
+            "search_keyword": listing.search_keyword,
+            "gone_at": None,  # found again
         }
         with self._transaction() as db:
             row = db.execute(
@@ -439,8 +480,9 @@ class SqliteArchive:
     ) -> None:
         # A capture saved twice (a retried item) stays one record: capture_id is its identity.
         cursor = db.execute(
-            "INSERT INTO evidence (capture_id, listing_pk, version, pass_id, started_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (capture_id) DO NOTHING",
+            "INSERT INTO evidence"
+            " (capture_id, listing_pk, version, pass_id, started_at, data, case_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (capture_id) DO NOTHING",
             (
                 evidence.capture_id,
                 pk,
@@ -448,6 +490,7 @@ class SqliteArchive:
                 pass_id,
                 _ts(evidence.started_at),
                 _json(evidence.to_dict()),
+                evidence.case_id,
             ),
         )
         if cursor.rowcount == 0:
@@ -462,6 +505,76 @@ class SqliteArchive:
                 for i, a in enumerate(evidence.artifacts)
             ],
         )
+
+    # --- incremental passes ------------------------------------------------------------------
+    def listing_states(self, platform: str) -> dict[str, ListingState]:
+        rows = self._read(
+            "SELECT listing_id, url, content_hash, last_seen, search_keyword, gone_at"
+            " FROM listings WHERE platform = ?",
+            (platform,),
+        )
+        return {
+            row["listing_id"]: ListingState(
+                listing_id=row["listing_id"],
+                url=row["url"],
+                content_hash=row["content_hash"],
+                last_seen=_dt(row["last_seen"]),
+                search_keyword=row["search_keyword"],
+                gone_at=_dt(row["gone_at"]) if row["gone_at"] else None,
+            )
+            for row in rows
+        }
+
+    def touch_listing(
+        self, platform: str, listing_id: str, seen_at: datetime, pass_id: int | None = None
+    ) -> bool:
+        seen = _ts(seen_at)
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id, last_seen FROM listings WHERE platform = ? AND listing_id = ?",
+                (platform, listing_id),
+            ).fetchone()
+            if row is None:
+                return False
+            last_seen = max(row["last_seen"], seen)
+            db.execute(
+                "UPDATE listings SET last_seen = ?, gone_at = NULL,"
+                " last_pass_id = COALESCE(?, last_pass_id) WHERE id = ?",
+                (last_seen, pass_id, row["id"]),
+            )
+            # The rule index repeats last_seen as its sort key.
+            db.execute(
+                "UPDATE listing_rules SET last_seen = ? WHERE listing_pk = ?",
+                (last_seen, row["id"]),
+            )
+        return True
+
+    def mark_gone(
+        self,
+        platform: str,
+        *,
+        not_seen_since: datetime,
+        search_keywords: list[str] | None = None,
+        keep: set[str] | frozenset[str] = frozenset(),
+        gone_at: datetime | None = None,
+    ) -> int:
+        sql = (
+            "SELECT id, listing_id FROM listings"
+            " WHERE platform = ? AND gone_at IS NULL AND last_seen < ?"
+        )
+        params: list[Any] = [platform, _ts(not_seen_since)]
+        if search_keywords is not None:
+            if not search_keywords:
+                return 0
+            sql += " AND search_keyword IN (" + ", ".join("?" * len(search_keywords)) + ")"
+            params += search_keywords
+        stamp = _ts(gone_at or utcnow())
+        with self._transaction() as db:
+            ids = [row["id"] for row in db.execute(sql, params) if row["listing_id"] not in keep]
+            db.executemany(
+                "UPDATE listings SET gone_at = ? WHERE id = ?", [(stamp, i) for i in ids]
+            )
+        return len(ids)
 
     def record_error(self, error: PageError, pass_id: int | None = None) -> None:
         with self._transaction() as db:
@@ -602,6 +715,7 @@ class SqliteArchive:
                 )
                 for r in reviews
             ],
+            gone_at=_dt(row["gone_at"]) if row["gone_at"] else None,
         )
 
     def listing_versions(self, platform: str, listing_id: str) -> list[tuple[int, Listing]]:
@@ -657,6 +771,77 @@ class SqliteArchive:
             PageError(url=r["url"], kind=r["kind"], message=r["message"], at=_dt(r["at"]))
             for r in rows
         ]
+
+    # --- evidence records -------------------------------------------------------------------
+    def get_evidence(self, capture_id: str) -> Evidence | None:
+        rows = self._read("SELECT data FROM evidence WHERE capture_id = ?", (capture_id,))
+        return Evidence.from_dict(json.loads(rows[0]["data"])) if rows else None
+
+    def capture_ids(self, case_id: str | None = None) -> list[str]:
+        if case_id is None:
+            rows = self._read("SELECT capture_id FROM evidence ORDER BY started_at, id")
+        else:
+            rows = self._read(
+                "SELECT capture_id FROM evidence WHERE case_id = ? ORDER BY started_at, id",
+                (case_id,),
+            )
+        return [row["capture_id"] for row in rows]
+
+    # --- the evidence ledger ----------------------------------------------------------------
+    def ledger_head(self) -> LedgerEntry | None:
+        rows = self._read("SELECT data FROM ledger ORDER BY position DESC LIMIT 1")
+        return _ledger_entry(rows[0]) if rows else None
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        with self._transaction() as db:
+            # BEGIN IMMEDIATE holds the write lock: no other process can append between the
+            # head read and the insert.
+            row = db.execute("SELECT data FROM ledger ORDER BY position DESC LIMIT 1").fetchone()
+            check_extends(_ledger_entry(row) if row else None, entry)
+            db.execute(
+                "INSERT INTO ledger (seq, kind, capture_id, case_id, entry_hash, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.seq,
+                    entry.kind,
+                    entry.capture_id,
+                    entry.case_id,
+                    entry.entry_hash,
+                    _json(entry.to_dict()),
+                ),
+            )
+
+    def ledger_entries(self, after_position: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        rows = self._read(
+            "SELECT data FROM ledger WHERE position > ? ORDER BY position LIMIT ?",
+            (after_position, max(0, limit)),
+        )
+        return [_ledger_entry(row) for row in rows]
+
+    def ledger_entries_for(
+        self, *, capture_id: str | None = None, case_id: str | None = None
+    ) -> list[LedgerEntry]:
+        where, params = [], []
+        if capture_id is not None:
+            where.append("capture_id = ?")
+            params.append(capture_id)
+        if case_id is not None:
+            where.append("case_id = ?")
+            params.append(case_id)
+        sql = "SELECT data FROM ledger"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_ledger_entry(row) for row in self._read(sql + " ORDER BY position", params)]
+
+    def last_checkpoint(self) -> LedgerEntry | None:
+        rows = self._read(
+            "SELECT data FROM ledger WHERE kind = 'checkpoint' ORDER BY position DESC LIMIT 1"
+        )
+        return _ledger_entry(rows[0]) if rows else None
+
+
+def _ledger_entry(row: sqlite3.Row) -> LedgerEntry:
+    return LedgerEntry.from_dict(json.loads(row["data"]))
 
 
 # --- queue query ------------------------------------------------------------------------------
