@@ -8,6 +8,7 @@ field and (where there is one) the category, e.g.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -47,6 +48,10 @@ class Category:
     # Title phrases naming an accessory rather than the product (充电宝保护套): they veto the
     # category, so a case for a power bank is not held to the power bank's CCC duty.
     exclude_keywords: tuple[str, ...] = ()
+    ccc_codes: tuple[str, ...] = ()  # product category codes of its certificates; () = unchecked
+    maker_info_required: bool = False
+    risk_threshold: int | None = None  # None: the risk block's default in rules.yaml
+    notes: str = ""
 
     def ccc_required_on(self, day: date) -> bool:
         """CCC applies on ``day`` (a product sold before its CCC start date was not in scope)."""
@@ -87,7 +92,8 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     root = load_yaml(source, CatalogueError)
     top = root.fields(required=("version", "categories"))
     version = top["version"].integer(minimum=1)
-    categories = tuple(_category(node) for node in top["categories"].items(non_empty=True))
+    convert = _converters()
+    categories = tuple(_category(node, convert) for node in top["categories"].items(non_empty=True))
     _check_unique(categories, top["categories"])
     return Catalogue(version=version, categories=categories, source=str(source))
 
@@ -98,10 +104,41 @@ def watched_search_terms(path: Path | None = None) -> list[str]:
 
 
 _REQUIRED = ("id", "name", "keywords", "ccc_required", "price_band")
-_OPTIONAL = ("watch", "search_terms", "ccc_since", "licence", "standards", "exclude_keywords")
+_OPTIONAL = (
+    "watch",
+    "search_terms",
+    "ccc_since",
+    "licence",
+    "standards",
+    "exclude_keywords",
+    "ccc_codes",
+    "maker_info_required",
+    "risk_threshold",
+    "notes",
+)
+_CCC_CODE = re.compile(r"^[0-9]{4}$")
 
 
-def _category(node: Node) -> Category:
+def _converters() -> tuple[Callable[[str], str], ...]:
+    """Simplified -> traditional (mainland and Taiwan usage). Sellers in Hong Kong and Taiwan,
+    and some mainland sellers for style, write 充電寶; the YAML keeps one spelling."""
+    from opencc import OpenCC  # the dictionaries load in ~50 ms; only catalogue loads pay it
+
+    return tuple(OpenCC(config).convert for config in ("s2t", "s2tw"))
+
+
+def with_traditional(
+    words: tuple[str, ...], convert: tuple[Callable[[str], str], ...]
+) -> tuple[str, ...]:
+    """The words followed by their traditional spellings, each once, order kept."""
+    seen = dict.fromkeys(words)
+    for word in words:
+        for to_traditional in convert:
+            seen.setdefault(to_traditional(word))
+    return tuple(seen)
+
+
+def _category(node: Node, convert: tuple[Callable[[str], str], ...]) -> Category:
     raw_id = node.value.get("id") if isinstance(node.value, dict) else None
     if isinstance(raw_id, str) and raw_id:
         node = Node(node.value, node.file, node.path, node.error, f"category {raw_id!r}")
@@ -114,18 +151,32 @@ def _category(node: Node) -> Category:
     high = band["high"].number(minimum=Decimal(0))
     if low > high:
         f["price_band"].fail(f"low ({low}) is greater than high ({high})")
+    codes = f["ccc_codes"].texts() if "ccc_codes" in f else ()
+    for code in codes:
+        if not _CCC_CODE.match(code):
+            f["ccc_codes"].fail(f'expected 4-digit codes such as "0907", got {code!r}')
+    if "risk_threshold" in f and f["risk_threshold"].integer(minimum=0) > 100:
+        f["risk_threshold"].fail("expected a score between 0 and 100")
     return Category(
         id=category_id,
         name=f["name"].text(),
         watch=f["watch"].boolean() if "watch" in f else False,
         search_terms=f["search_terms"].texts() if "search_terms" in f else (),
-        keywords=f["keywords"].texts(non_empty=True),
+        keywords=with_traditional(f["keywords"].texts(non_empty=True), convert),
         ccc_required=f["ccc_required"].boolean(),
         ccc_since=f["ccc_since"].day() if "ccc_since" in f else None,
         licence=f["licence"].text() if "licence" in f else "",
         standards=f["standards"].texts() if "standards" in f else (),
         price_band=PriceBand(low=low, high=high),
-        exclude_keywords=f["exclude_keywords"].texts() if "exclude_keywords" in f else (),
+        exclude_keywords=with_traditional(f["exclude_keywords"].texts(), convert)
+        if "exclude_keywords" in f
+        else (),
+        ccc_codes=codes,
+        maker_info_required=f["maker_info_required"].boolean()
+        if "maker_info_required" in f
+        else False,
+        risk_threshold=f["risk_threshold"].integer(minimum=0) if "risk_threshold" in f else None,
+        notes=f["notes"].text() if "notes" in f else "",
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from matching.image_signals import ImageSignal, ReferenceMatch
 
@@ -42,6 +42,24 @@ CertificateStatus = Literal["valid", "suspended", "revoked", "cancelled", "expir
 CERTIFICATE_STATUSES: tuple[str, ...] = ("valid", "suspended", "revoked", "cancelled", "expired")
 
 _SPACE = re.compile(r"\s+")
+
+
+# Attribute keys that carry the brand when Listing.brand is empty (as crawled pages show it).
+BRAND_KEYS = ("品牌", "品牌名称", "牌子", "品牌名", "brand", "Brand", "BRAND")
+
+
+def listing_brand(listing: Any) -> str:
+    """Listing.brand, else the first non-empty 品牌-like attribute, else ""."""
+    brand = getattr(listing, "brand", "")
+    if isinstance(brand, str) and brand.strip():
+        return brand.strip()
+    attributes = getattr(listing, "attributes", None)
+    if isinstance(attributes, dict):
+        for key in BRAND_KEYS:
+            value = attributes.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return ""
 
 
 def seller_key(platform: str, seller_id: str) -> str:

@@ -31,9 +31,7 @@ MAX_BAND_RADIUS = BANDS - 1  # the largest radius the band lookup finds every ma
 
 def bands(value: int) -> tuple[int, ...]:
     """The hash's bands, most significant first: 0x1234_5678_9abc_def0 -> (0x1234, ..., 0xdef0)."""
-    return tuple(
-        (value >> (BAND_BITS * (BANDS - 1 - i))) & _BAND_MASK for i in range(BANDS)
-    )
+    return tuple((value >> (BAND_BITS * (BANDS - 1 - i))) & _BAND_MASK for i in range(BANDS))
 
 
 def band_keys(value: int) -> tuple[str, ...]:

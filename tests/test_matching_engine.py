@@ -61,8 +61,8 @@ def everything_wrong() -> Listing:
         ("ＰＤ快充头 20W", "", "charger"),  # full-width title
         ("PD 20W Type-C", "充电器", "charger"),  # no keyword: the search term that found it
         ("PD 20W Type-C", " 充电宝 ", "power_bank"),
-        ("保温杯 316不锈钢", "", ""),
-        ("保温杯 316不锈钢", "保温杯", ""),
+        ("纯棉T恤 男款", "", ""),
+        ("纯棉T恤 男款", "T恤", ""),
         ("充电宝保护套 硅胶", "", ""),  # an accessory, vetoed by exclude_keywords
         ("充电宝保护套 硅胶", "充电宝", ""),  # the veto holds for the fallback too
         ("充电宝 20000mAh 送保护套", "", "power_bank"),  # a free case is not the product

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from marketguard.models import Flag, Listing, Severity
 from matching.catalogue import Category
-from matching.context import EMPTY_CONTEXT, MatchContext
+from matching.context import EMPTY_CONTEXT, MatchContext, listing_brand
 from matching.text import fold_width, needs_folding
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class ListingView:
 
     __slots__ = (
         "_crawl_date",
+        "_text_fields",
         "attributes",
         "category",
         "ccc_facts",
@@ -89,6 +90,7 @@ class ListingView:
         self._crawl_date: date | None = None
         self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
         self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
+        self._text_fields: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def crawl_date(self) -> date:
@@ -96,6 +98,35 @@ class ListingView:
         if self._crawl_date is None:
             self._crawl_date = crawl_day(self.listing.crawled_at)
         return self._crawl_date
+
+
+    @property
+    def text_fields(self) -> tuple[tuple[str, str, str], ...]:
+        """(field, text, width-folded text) for the title, the description and the text read
+        from each image (field "image:<url>"), in that order."""
+        if self._text_fields is None:
+            fields = [
+                ("title", self.title, self.title_f),
+                ("description", self.description, self.description_f),
+            ]
+            for image in self.context.images:
+                text = image.ocr_text
+                if isinstance(text, str) and text:
+                    fields.append((f"image:{image.url}", text, fold_width(text)))
+            self._text_fields = tuple(fields)
+        return self._text_fields
+
+    def attribute(self, keys: frozenset[str]) -> tuple[str, str] | None:
+        """The first (key, value) whose folded key is in ``keys`` and whose value is not empty."""
+        for key, key_f, value, _ in self.attributes:
+            if key_f in keys and value.strip():
+                return key, value
+        return None
+
+    @property
+    def brand(self) -> str:
+        """The brand as the listing gives it (Listing.brand, else a 品牌 attribute)."""
+        return listing_brand(self.listing)
 
 
 def _attribute_texts(attributes: Any) -> tuple[tuple[str, str, str, str], ...]:

@@ -39,7 +39,7 @@ class CertNumber(NamedTuple):
 
     text: str  # exactly as the page wrote it (full-width digits stay full-width)
     token: str  # width-folded, what the checks look at
-    field: str  # "title", "description" or "attributes.<key>"
+    field: str  # "title", "description", "attributes.<key>" or "image:<url>" (OCR)
 
 
 class CccFacts(NamedTuple):
@@ -167,10 +167,9 @@ class CccScanner:
         if not mentioned and ctx.attributes:
             # All values in one scan; NUL keeps one value's end from negating the next's start.
             mentioned = self.mentions("\0".join(a[3] for a in ctx.attributes))
-        for field, text, text_f in (
-            ("title", ctx.title, ctx.title_f),
-            ("description", ctx.description, ctx.description_f),
-        ):
+        if not mentioned and any(image.ccc_mark for image in ctx.context.images):
+            mentioned = True  # the CCC mark printed on the product photo
+        for field, text, text_f in ctx.text_fields:
             pos = 0  # end of the last number claim: keywords inside it are not claims again
             for hit in self._words.finditer(text_f):
                 role = hit.value
@@ -203,7 +202,7 @@ class CccScanner:
 
     def has_bare_number(self, ctx: ListingView) -> bool:
         """A 16-digit number anywhere, even without a keyword: it may well be the certificate."""
-        if self._bare_number.search(ctx.title_f) or self._bare_number.search(ctx.description_f):
+        if any(self._bare_number.search(text_f) for _, _, text_f in ctx.text_fields):
             return True
         return any(self._bare_number.search(value_f) for _, _, _, value_f in ctx.attributes)
 
