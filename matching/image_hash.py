@@ -80,6 +80,8 @@ class ImageHashes:
     mode: str  # the decoded mode before conversion: "RGB", "CMYK", "P", "RGBA", ...
     frames: int = 1  # > 1 for an animated picture (the first frame is hashed)
     blank: bool = False  # no shape to hash (see BLANK_STDDEV): do not search or index it
+    # Chromaticity of a 4x4 grid (see colour_grid), as posted: the second check of a match.
+    colour: bytes = b""
 
     @property
     def hex(self) -> str:
@@ -152,7 +154,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int =
     frames = getattr(image, "n_frames", 1) or 1
     try:
         if min_side and fmt == "JPEG" and mode in ("RGB", "L"):
-            image.draft("L" if min_side <= _SIDE * 4 else mode, (min_side, min_side))
+            image.draft(mode, (min_side, min_side))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
@@ -191,8 +193,36 @@ def _flatten(image: Image.Image) -> Image.Image:
 def hash_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHashes:
     """The perceptual hashes of one picture. Raises ImageDecodeError for unusable bytes."""
     decoded = decode(data, max_pixels=max_pixels, min_side=_SIDE * 2)
+    return _hashes(decoded.frame, decoded)
+
+
+def hash_reference(
+    data: bytes, *, zooms: tuple[float, ...] = (), max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[ImageHashes]:
+    """Hashes of a genuine photo as posted and of its centre crops (``zooms``: the share of
+    width and height cut away, e.g. 0.1 keeps the middle 90%).
+
+    pHash is a global transform, so a copy cropped by a few percent and scaled back (a common
+    way to dodge duplicate checks) lands 8-26 bits away. Storing the crops of the reference
+    brings such copies within a few bits without touching how listing images are hashed.
+    """
+    decoded = decode(data, max_pixels=max_pixels)
+    frame = decoded.frame
+    out = [_hashes(frame, decoded)]
+    for zoom in zooms:
+        if not 0 < zoom < 0.5:
+            raise ValueError(f"zoom must be between 0 and 0.5, got {zoom}")
+        dx, dy = frame.width * zoom / 2, frame.height * zoom / 2
+        box = (round(dx), round(dy), round(frame.width - dx), round(frame.height - dy))
+        out.append(_hashes(frame.crop(box), decoded))
+    return out
+
+
+def _hashes(frame: Image.Image, decoded: Decoded) -> ImageHashes:
     try:
-        grey = decoded.frame.convert("L").resize((_SIDE, _SIDE), Image.Resampling.LANCZOS)
+        rgb = frame.convert("RGB")
+        grey = rgb.convert("L").resize((_SIDE, _SIDE), Image.Resampling.LANCZOS)
+        colour = colour_grid(rgb)
     except Exception as exc:
         raise ImageDecodeError("corrupt", f"picture could not be resized: {exc}") from exc
     pixels = np.asarray(grey, dtype=np.float64)
@@ -206,6 +236,7 @@ def hash_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHas
         mode=decoded.mode,
         frames=decoded.frames,
         blank=float(pixels.std()) < BLANK_STDDEV,
+        colour=colour.tobytes(),
     )
 
 
@@ -230,6 +261,71 @@ def dihedral_hashes(pixels: np.ndarray) -> tuple[int, ...]:
 def _bits(block: np.ndarray) -> int:
     above = (block > np.median(block)).ravel()
     return int(_BIT_WEIGHTS[above].sum()) if above.any() else 0
+
+
+COLOUR_GRID = 4
+
+
+def colour_grid(rgb: Image.Image) -> np.ndarray:
+    """Mean chromaticity (r/(r+g+b), g/(r+g+b)) of a 4x4 grid, as uint8 (x255).
+
+    pHash sees only grey: two product shots with the same layout in different colours (a
+    template photo, a colour variant) can share a pHash. Chromaticity ignores brightness, so a
+    brightened or recompressed copy keeps it within a unit or two while a different product's
+    colours move it by tens.
+    """
+    cells = np.asarray(rgb.resize((COLOUR_GRID, COLOUR_GRID), Image.Resampling.BOX), np.float64)
+    total = cells.sum(axis=2, keepdims=True) + 1.0
+    return np.rint(cells[:, :, :2] / total * 255).astype(np.uint8)
+
+
+_GRID_MOVES = (
+    lambda g: g,
+    lambda g: g[:, ::-1],
+    lambda g: g[::-1, :],
+    lambda g: g[::-1, ::-1],
+    lambda g: g.transpose(1, 0, 2),
+    lambda g: np.rot90(g, 1),
+    lambda g: np.rot90(g, -1),
+    lambda g: g[::-1, ::-1].transpose(1, 0, 2),
+)
+
+
+def colour_distance(query: bytes, variant: int, stored: bytes) -> int:
+    """Largest chromaticity difference (x255) between a query's grid turned as dihedral
+    ``variant`` and a stored grid; 255 when either is missing."""
+    if len(query) != len(stored) or len(query) != COLOUR_GRID * COLOUR_GRID * 2:
+        return 255
+    grid = np.frombuffer(query, np.uint8).reshape(COLOUR_GRID, COLOUR_GRID, 2)
+    moved = _GRID_MOVES[variant](grid).astype(np.int16)
+    other = np.frombuffer(stored, np.uint8).reshape(COLOUR_GRID, COLOUR_GRID, 2)
+    return int(np.abs(moved - other.astype(np.int16)).max())
+
+
+def match_distance(
+    query: ImageHashes,
+    stored_phash: int,
+    stored_colour: bytes,
+    *,
+    radius: int,
+    colour_tolerance: int,
+) -> int | None:
+    """The Hamming distance of a stored picture to the query, over the dihedral variants whose
+    colours also agree; None when no variant is within ``radius`` with agreeing colours.
+
+    ``colour_tolerance`` < 0 switches the colour check off (grey-only matching).
+    """
+    best: int | None = None
+    for index, variant in enumerate(query.variants):
+        distance = (variant ^ stored_phash).bit_count()
+        if distance > radius or (best is not None and distance >= best):
+            continue
+        if colour_tolerance >= 0 and (
+            colour_distance(query.colour, index, stored_colour) > colour_tolerance
+        ):
+            continue
+        best = distance
+    return best
 
 
 def hamming(a: int, b: int) -> int:

@@ -13,6 +13,8 @@ from matching.image_hash import (
     hamming,
     hash_image,
     hash_picture,
+    hash_reference,
+    match_distance,
     min_distance,
 )
 from tests.image_samples import animated_gif, encode, jpeg, photo, png_header_only
@@ -85,9 +87,7 @@ def test_copies_are_found_through_resize_recompression_mirror_and_rotation(seed:
 def test_different_pictures_stay_far_apart_in_every_orientation() -> None:
     hashes = [hash_image(jpeg(photo(seed))) for seed in range(10, 22)]
     closest = min(
-        min_distance(a.variants, b.phash)
-        for i, a in enumerate(hashes)
-        for b in hashes[i + 1 :]
+        min_distance(a.variants, b.phash) for i, a in enumerate(hashes) for b in hashes[i + 1 :]
     )
     assert closest > 8
 
@@ -168,3 +168,39 @@ def test_blank_and_tiny_pictures_are_marked_blank_not_crashed() -> None:
     assert hash_image(jpeg(Image.new("RGB", (800, 800), (255, 255, 255)))).blank
     assert hash_image(encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG")).blank
     assert not hash_image(encode(photo(13, (40, 40)), "PNG")).blank
+
+
+# --- the colour check and reference crops --------------------------------------------------
+
+
+def _recoloured(picture: Image.Image) -> Image.Image:
+    """Same layout, other colours: red and blue swapped (a colour variant, a template photo)."""
+    r, g, b = picture.split()
+    return Image.merge("RGB", (b, g, r))
+
+
+def test_match_distance_needs_agreeing_colours_in_the_matching_orientation() -> None:
+    picture = photo(14)
+    original = hash_image(jpeg(picture))
+    turned = hash_image(jpeg(picture.transpose(Image.Transpose.ROTATE_90), quality=50))
+    assert match_distance(original, turned.phash, turned.colour, radius=4, colour_tolerance=4) == 0
+    swapped = hash_image(jpeg(_recoloured(picture)))
+    assert hamming(swapped.phash, original.phash) <= 8  # grey alone barely tells them apart
+    assert (
+        match_distance(original, swapped.phash, swapped.colour, radius=8, colour_tolerance=4)
+        is None
+    )
+    assert (
+        match_distance(original, swapped.phash, swapped.colour, radius=8, colour_tolerance=-1)
+        is not None
+    )
+
+
+def test_reference_crops_bring_cropped_copies_within_reach() -> None:
+    picture = photo(15, (600, 600))
+    copy = hash_image(jpeg(picture.crop((30, 30, 570, 570)).resize((600, 600))))
+    plain, *crops = hash_reference(jpeg(picture), zooms=(0.04, 0.08, 0.12))
+    assert min_distance(plain.variants, copy.phash) > 6
+    assert min(min_distance(c.variants, copy.phash) for c in crops) <= NEAR
+    with pytest.raises(ValueError):
+        hash_reference(jpeg(picture), zooms=(0.7,))
