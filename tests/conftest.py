@@ -37,3 +37,26 @@ def run_cli(
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+# --- Elasticsearch for the archive contract suite (see DEVELOPERS.md) ---------------------------
+@pytest.fixture(scope="session")
+def osmem_server():  # type: ignore[no-untyped-def]
+    """One in-memory OpenSearch-compatible server (osmem-server) for the session, on a free
+    loopback port; each test works on its own copy-on-write clone (``osmem_clone``, from the
+    osmem_server pytest plugin). Overrides the plugin's fixture of the same name."""
+    from osmem_server import OsmemServer
+
+    server = OsmemServer.start(japanese=False, addr=f"127.0.0.1:{free_port()}")
+    yield server
+    server.close()
+
+
+def osmem_client(url: str, **options: object):  # type: ignore[no-untyped-def]
+    """An official Elasticsearch client for osmem-server, with the TEST-ONLY node class that
+    sends plain application/json (tests/es_transport.py). Never used for MARKETGUARD_ES_URL."""
+    from elasticsearch import Elasticsearch
+
+    from tests.es_transport import PlainJsonNode
+
+    return Elasticsearch(url, node_class=PlainJsonNode, **options)  # type: ignore[arg-type]

@@ -1,0 +1,1698 @@
+"""The Elasticsearch archive: the same ``Archive`` protocol as SQLite, on the official client.
+
+Indices (``<prefix>-<name>``, default prefix ``marketguard``), each created from its own index
+template with a strict mapping (see ``index_templates``)::
+
+    listings   one document per listing: latest version, display fields, queue key
+    versions   one per listing version: Listing.to_dict() as first seen with that content
+    flags      one per listing version: that version's flags
+    evidence   one per capture (id = capture_id): Evidence.to_dict() and its artifacts
+    blobs      one per blob (id = SHA-256): the bytes in a ``binary`` field
+    reviews    one per decision; errors: one per recorded error; passes: one per pass
+
+Every document id is derived from what it stores (listing key, version number, capture id,
+SHA-256) or fixed when the write is made (reviews, errors, passes), so writing a record twice
+overwrites it with itself: a retried or replayed write never duplicates anything.
+
+When the cluster cannot be reached, writes are appended to a local spool (``spool.Spool``) and
+replayed, in order, before the next write that reaches the cluster (or by ``replay_spool``).
+Reads need the cluster and raise ``ArchiveUnavailableError`` without it. See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
+from elasticsearch import TransportError as _TransportError
+
+from evidence.archive.base import (
+    BlobCorruptedError,
+    FlaggedRow,
+    LedgerConflictError,
+    ListingRecord,
+    ListingState,
+    PassRecord,
+    QueueFilter,
+    SavedListing,
+    UnknownListingError,
+)
+from evidence.archive.spool import Spool
+from evidence.hashing import sha256_bytes
+from evidence.ledger import LedgerEntry, check_extends
+from marketguard.models import (
+    SEVERITY_ORDER,
+    Evidence,
+    Flag,
+    Listing,
+    PageError,
+    Review,
+    utcnow,
+)
+
+DECISIONS = ("confirmed", "dismissed")
+SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
+INDEX_NAMES = (
+    "listings",
+    "versions",
+    "flags",
+    "evidence",
+    "blobs",
+    "reviews",
+    "errors",
+    "passes",
+    "ledger",
+)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# from + size beyond this fails on a default index (index.max_result_window); deeper pages are
+# reached with search_after over the queue's total order instead.
+_MAX_WINDOW = 10_000
+_WALK_PAGE = 1_000
+_BULK_ACTIONS = 500
+_BULK_BYTES = 8 * 1024 * 1024
+_SAVE_ATTEMPTS = 8
+# Statuses that mean "the cluster cannot take this now", not "this request is wrong".
+_UNAVAILABLE_STATUSES = {502, 503, 504}
+
+
+class ArchiveUnavailableError(ConnectionError):
+    """The cluster cannot be reached (after the client's retries)."""
+
+
+class _Conflict(Exception):
+    """Another writer changed a listing between our read and our write: redo the save."""
+
+
+# --- mappings ---------------------------------------------------------------------------------
+def _keyword() -> dict[str, Any]:
+    return {"type": "keyword"}
+
+
+def _date() -> dict[str, Any]:
+    return {"type": "date"}
+
+
+def _long() -> dict[str, Any]:
+    return {"type": "long"}
+
+
+def _stored() -> dict[str, Any]:
+    # Kept in _source exactly as written (the record as made), not indexed: its shape follows
+    # the Python models, which may gain fields, and a strict mapping must not refuse them.
+    return {"type": "object", "enabled": False}
+
+
+def index_templates(prefix: str, analyzer: str, search_analyzer: str) -> dict[str, dict[str, Any]]:
+    """Index template bodies by index name. Times are kept twice: a ``date`` for people and
+    tools (Kibana, range queries) and a ``*_us`` long (microseconds) for exact ordering, since a
+    ``date`` sorts at millisecond precision."""
+
+    def text(**extra: Any) -> dict[str, Any]:
+        return {"type": "text", "analyzer": analyzer, "search_analyzer": search_analyzer, **extra}
+
+    keyed = {"key": _keyword(), "platform": _keyword(), "listing_id": _keyword()}
+    properties: dict[str, dict[str, Any]] = {
+        "listings": {
+            **keyed,
+            "seq": _long(),
+            "version": {"type": "integer"},
+            "content_hash": _keyword(),
+            "url": _keyword(),
+            "title": text(fields={"raw": {"type": "keyword", "ignore_above": 512}}),
+            "description": text(),
+            "price": _keyword(),
+            "currency": _keyword(),
+            "category": _keyword(),
+            "seller_name": _keyword(),
+            "seller_location": _keyword(),
+            "first_seen": _date(),
+            "first_seen_us": _long(),
+            "last_seen": _date(),
+            "last_seen_us": _long(),
+            "last_pass_id": _long(),
+            "max_severity": {"type": "byte"},
+            "flag_count": {"type": "integer"},
+            "rule_ids": _keyword(),
+            "decision": _keyword(),
+            "decision_at_us": _long(),
+            "decision_seq": _long(),
+            "screenshot_sha256": _keyword(),
+            "screenshot_at_us": _long(),
+            "screenshot_seq": _long(),
+            "search_keyword": _keyword(),
+            "gone_at": _date(),
+            "gone_at_us": _long(),
+        },
+        "versions": {
+            **keyed,
+            "version": {"type": "integer"},
+            "content_hash": _keyword(),
+            "seen_at": _date(),
+            "pass_id": _long(),
+            "title": text(),
+            "description": text(),
+            "data": _stored(),
+        },
+        "flags": {
+            **keyed,
+            "version": {"type": "integer"},
+            "rule_ids": _keyword(),
+            "items": {
+                "type": "nested",
+                "properties": {
+                    "position": {"type": "integer"},
+                    "rule_id": _keyword(),
+                    "severity": _keyword(),
+                    "field": _keyword(),
+                    "snippet": text(),
+                },
+            },
+            "data": _stored(),
+        },
+        "evidence": {
+            **keyed,
+            "capture_id": _keyword(),
+            "case_id": _keyword(),
+            "version": {"type": "integer"},
+            "pass_id": _long(),
+            "started_at": _date(),
+            "started_us": _long(),
+            "seq": _long(),
+            "artifacts": {
+                "type": "nested",
+                "properties": {
+                    "kind": _keyword(),
+                    "media_type": _keyword(),
+                    "sha256": _keyword(),
+                    "size": _long(),
+                    "source_url": _keyword(),
+                },
+            },
+            "data": _stored(),
+        },
+        "blobs": {
+            "sha256": _keyword(),
+            "size": _long(),
+            "stored_at": _date(),
+            "data": {"type": "binary"},
+        },
+        "reviews": {
+            **keyed,
+            "decision": _keyword(),
+            "reviewer": _keyword(),
+            "reason": text(),
+            "decided_at": _date(),
+            "decided_us": _long(),
+            "seq": _long(),
+        },
+        "errors": {
+            "pass_id": _long(),
+            "url": _keyword(),
+            "kind": _keyword(),
+            "message": text(),
+            "at": _date(),
+            "at_us": _long(),
+            "seq": _long(),
+        },
+        "ledger": {
+            # The entry exactly as sealed, as JSON text: its hash is over those bytes' content,
+            # and a text field comes back byte for byte, whatever the cluster does to numbers.
+            "position": _long(),
+            "seq": _long(),
+            "kind": _keyword(),
+            "capture_id": _keyword(),
+            "case_id": _keyword(),
+            "entry_hash": _keyword(),
+            "entry_json": {"type": "keyword", "index": False, "doc_values": False},
+        },
+        "passes": {
+            "pass_id": _long(),
+            "token": _keyword(),
+            "started_at": _date(),
+            "finished_at": _date(),
+            "settings": _stored(),
+            "summary": _stored(),
+        },
+    }
+    return {
+        name: {
+            "index_patterns": [f"{prefix}-{name}"],
+            "priority": 500,
+            "template": {
+                # No lifecycle setting and no ILM policy: nothing here ever deletes evidence.
+                "settings": {"number_of_shards": 1},
+                "mappings": {
+                    "dynamic": "strict",
+                    "_meta": {"marketguard": 1, "analyzer": analyzer},
+                    "properties": props,
+                },
+            },
+            "_meta": {"description": f"MarketGuard {name}; written by evidence/archive"},
+        }
+        for name, props in properties.items()
+    }
+
+
+def detect_analyzer(client: Elasticsearch) -> tuple[str, str]:
+    """(index analyzer, search analyzer) for Chinese text: IK or smartcn when the cluster has the
+    plugin (found by asking ``_analyze`` for it), otherwise the built-in ``cjk`` (bigrams)."""
+    for index_analyzer, search_analyzer in (("ik_max_word", "ik_smart"), ("smartcn", "smartcn")):
+        try:
+            client.indices.analyze(analyzer=index_analyzer, text="强制性产品认证")
+        except BadRequestError:
+            continue
+        return index_analyzer, search_analyzer
+    return "cjk", "cjk"
+
+
+# --- the archive ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Action:
+    meta: dict[str, Any]  # the bulk action line, e.g. {"create": {"_index": ..., "_id": ...}}
+    source: dict[str, Any] | None
+    on_conflict: str = "raise"  # "ignore" | "same_hash" | "retry" | "raise"
+    expect: str = ""  # for same_hash: the content_hash the existing document must have
+
+
+@dataclass(slots=True)
+class _Batch:
+    actions: list[_Action] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+
+
+class ElasticsearchArchive:
+    """The Archive protocol on Elasticsearch (or an API-compatible OpenSearch).
+
+    ``client`` is an ``elasticsearch.Elasticsearch``; ``spool_dir`` a local folder for writes
+    made while the cluster is down. One process writes through one spool folder.
+    """
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        spool_dir: Path,
+        prefix: str = "marketguard",
+        analyzer: str | None = None,
+        location: str | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.spool = Spool(Path(spool_dir))
+        self.location = location or _describe(client)
+        self._owns_client = owns_client
+        self._analyzer_choice = analyzer
+        self.analyzer: str | None = None
+        self._lock = threading.RLock()
+        self._schema_ready = False
+        self._dirty: set[str] = set()
+        self._batch: _Batch | None = None
+        self._known_passes: set[int] = set()
+        self._last_pass_id = 0
+        self._ledger_cache: tuple[int, LedgerEntry | None] | None = None
+        self._last_seq = 0
+        self._spooled = self.spool.has_pending()
+        self._closed = False
+        with suppress(ArchiveUnavailableError):
+            self._ensure_schema()
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, spool_dir: Path, prefix: str = "marketguard", **client_options: Any
+    ) -> ElasticsearchArchive:
+        options: dict[str, Any] = {
+            "request_timeout": 30,
+            "max_retries": 3,
+            "retry_on_timeout": True,
+            "http_compress": True,
+        }
+        options.update(client_options)
+        client = Elasticsearch(url, **options)
+        return cls(client, spool_dir=spool_dir, prefix=prefix, owns_client=True)
+
+    def index(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._owns_client:
+                self.client.close()
+
+    def __enter__(self) -> ElasticsearchArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the writes made inside as bulk requests, at the end (or when a listing is written
+        twice inside, so one bulk request never holds two saves of the same listing). Unlike
+        SQLite's batch this is a buffer, not a transaction: an exception inside drops what was
+        not sent yet; what was sent stays."""
+        with self._lock:
+            if self._batch is not None:
+                raise RuntimeError("batches do not nest")
+            self._batch = _Batch()
+            try:
+                yield
+            except BaseException:
+                self._batch = None
+                raise
+            try:
+                self._flush_batch()
+            finally:
+                self._batch = None
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._lock:
+            if self._schema_ready:
+                return
+            if self._analyzer_choice:
+                analyzer = search = self._analyzer_choice
+            else:
+                analyzer, search = self._call(detect_analyzer, self.client)
+            templates = index_templates(self.prefix, analyzer, search)
+            for name, body in templates.items():
+                self._call(self.client.indices.put_index_template, name=self.index(name), **body)
+                index = self.index(name)
+                if not self._call(self.client.indices.exists, index=index):
+                    with suppress(BadRequestError):  # created meanwhile by another process
+                        self._call(self.client.indices.create, index=index)
+            mapping = self._call(self.client.indices.get_mapping, index=self.index("listings"))
+            meta = next(iter(mapping.body.values()))["mappings"].get("_meta", {})
+            # An existing index keeps the analyzer it was created with.
+            self.analyzer = meta.get("analyzer", analyzer)
+            self._schema_ready = True
+
+    # --- calls to the cluster ---------------------------------------------------------------
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except _TransportError as exc:
+            raise ArchiveUnavailableError(f"Elasticsearch at {self.location}: {exc}") from exc
+        except ApiError as exc:
+            if exc.status_code in _UNAVAILABLE_STATUSES:
+                raise ArchiveUnavailableError(
+                    f"Elasticsearch at {self.location}: {exc.status_code} {exc.message}"
+                ) from exc
+            raise
+
+    def _get(self, name: str, doc_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        self._ensure_schema()
+        try:
+            return self._call(self.client.get, index=self.index(name), id=doc_id, **kwargs).body
+        except NotFoundError:
+            return None
+
+    def _search(self, name: str, **body: Any) -> dict[str, Any]:
+        self._ensure_schema()
+        self._refresh(name)
+        return self._call(self.client.search, index=self.index(name), **body).body
+
+    def _refresh(self, *names: str) -> None:
+        # Read-your-writes for this process: searches see what it wrote before them. Other
+        # processes see writes after the index's refresh interval (1 s by default).
+        stale = [self.index(n) for n in names if n in self._dirty]
+        if stale:
+            self._call(self.client.indices.refresh, index=",".join(stale))
+            self._dirty.difference_update(names)
+
+    def _next_seq(self) -> int:
+        """Insertion order across processes (time) and within one (strictly increasing)."""
+        with self._lock:
+            self._last_seq = max(self._last_seq + 1, time.time_ns())
+            return self._last_seq
+
+    def _bulk(self, actions: list[_Action]) -> None:
+        """Send actions in chunks; items refused with 429 are retried with backoff."""
+        self._ensure_schema()
+        chunk: list[_Action] = []
+        size = 0
+        for action in actions:
+            chunk.append(action)
+            size += len(str(action.source or "")) + 100
+            if len(chunk) >= _BULK_ACTIONS or size >= _BULK_BYTES:
+                self._bulk_chunk(chunk)
+                chunk, size = [], 0
+        if chunk:
+            self._bulk_chunk(chunk)
+
+    def _bulk_chunk(self, actions: list[_Action]) -> None:
+        pending = actions
+        conflicts: list[str] = []
+        for attempt in range(6):
+            operations: list[dict[str, Any]] = []
+            for action in pending:
+                operations.append(action.meta)
+                if action.source is not None:
+                    operations.append(action.source)
+            response = self._call(self.client.bulk, operations=operations).body
+            retry: list[_Action] = []
+            for action, item in zip(pending, response["items"], strict=True):
+                ((op, result),) = item.items()
+                self._dirty.add(result["_index"].removeprefix(self.prefix + "-"))
+                status = result.get("status", 500)
+                if status < 300:
+                    continue
+                if status == 429:
+                    retry.append(action)
+                elif status == 409:
+                    conflicts.extend(self._conflict(action, result))
+                elif status in _UNAVAILABLE_STATUSES:
+                    raise ArchiveUnavailableError(f"bulk {op} {result['_id']}: {status}")
+                else:
+                    raise ApiErrorInBulk(op, result)
+            if not retry:
+                break
+            pending = retry
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        else:
+            raise ArchiveUnavailableError("the cluster kept refusing writes with 429")
+        if conflicts:
+            raise _Conflict(", ".join(conflicts))
+
+    def _conflict(self, action: _Action, result: dict[str, Any]) -> list[str]:
+        if action.on_conflict == "ignore":
+            return []
+        if action.on_conflict == "same_hash":
+            name = result["_index"].removeprefix(self.prefix + "-")
+            existing = self._get(name, result["_id"])
+            if existing is not None and existing["_source"]["content_hash"] == action.expect:
+                return []  # the same version written before (a replay): nothing to do
+            return [result["_id"]]
+        if action.on_conflict == "retry":
+            return [result["_id"]]
+        raise ApiErrorInBulk("conflict", result)
+
+    # --- spooling ---------------------------------------------------------------------------
+    def _submit(self, record: dict[str, Any]) -> Any:
+        """Apply a write now, or spool it when the cluster is down (or older writes wait)."""
+        with self._lock:
+            if self._spooled:
+                try:
+                    self.replay_spool()
+                except ArchiveUnavailableError:
+                    self._spool(record)
+                    return None
+            if self._batch is not None:
+                return self._batch_add(record)
+            try:
+                return self._apply(record)
+            except ArchiveUnavailableError:
+                self._spool(record)
+                return None
+
+    def _spool(self, record: dict[str, Any]) -> None:
+        with self.spool.locked():
+            self.spool.append(record)
+        self._spooled = True
+        if record["op"] == "begin_pass":
+            self._known_passes.add(record["pass_id"])
+
+    def replay_spool(self) -> int:
+        """Apply spooled writes in order; returns how many. ArchiveUnavailableError when the
+        cluster is still down (what was applied stays applied and is not applied again)."""
+        with self._lock, self.spool.locked():
+            count = 0
+            for number, record in self.spool.pending():
+                try:
+                    self._apply(record)
+                except ArchiveUnavailableError:
+                    raise
+                except (ValueError, LookupError, ApiError, ApiErrorInBulk, _Conflict) as exc:
+                    # Refused for good (e.g. a review of a listing the cluster never got):
+                    # set aside with the reason, never silently dropped.
+                    self.spool.reject(record, f"{type(exc).__name__}: {exc}")
+                self.spool.mark_replayed(number)
+                count += 1
+            self.spool.clear()
+            self._spooled = False
+            return count
+
+    def spooled(self) -> int:
+        """How many writes wait in the spool."""
+        return len(self.spool.pending())
+
+    # --- applying records -------------------------------------------------------------------
+    def _apply(self, record: dict[str, Any]) -> Any:
+        op = record["op"]
+        if op == "save_listing":
+            for _ in range(_SAVE_ATTEMPTS):
+                actions, saved = self._plan_save(record)
+                try:
+                    self._bulk(actions)
+                except _Conflict:
+                    continue
+                return saved
+            raise RuntimeError(f"listing {record['listing']['platform']} kept changing under us")
+        if op == "put_blob":
+            return self._apply_blob(record)
+        if op == "record_error":
+            self._check_pass(record["pass_id"])
+            self._bulk([self._error_action(record)])
+            return None
+        if op == "add_review":
+            return self._apply_review(record)
+        if op == "begin_pass":
+            return self._apply_begin_pass(record)
+        if op == "touch_listing":
+            return self._apply_touch(record)
+        if op == "mark_gone":
+            return self._apply_mark_gone(record)
+        if op == "append_ledger":
+            return self._apply_ledger(record)
+        if op == "finish_pass":
+            return self._apply_finish_pass(record)
+        raise ValueError(f"unknown spooled operation {op!r}")
+
+    def _batch_add(self, record: dict[str, Any]) -> Any:
+        batch = self._batch
+        assert batch is not None
+        op = record["op"]
+        if op == "save_listing":
+            key = _doc_key(record["listing"]["platform"], record["listing"]["listing_id"])
+            if key in batch.keys:
+                self._flush_batch()
+            actions, saved = self._plan_save(record)
+            batch.actions.extend(actions)
+            batch.records.append(record)
+            batch.keys.add(key)
+            return saved
+        if op == "record_error":
+            self._check_pass(record["pass_id"])
+            batch.actions.append(self._error_action(record))
+            batch.records.append(record)
+            return None
+        # Everything else reads what the batch wrote, or must be durable first (blobs).
+        self._flush_batch()
+        try:
+            return self._apply(record)
+        except ArchiveUnavailableError:
+            self._spool(record)
+            return None
+
+    def _flush_batch(self) -> None:
+        batch = self._batch
+        if batch is None or not batch.actions:
+            return
+        actions, records = batch.actions, batch.records
+        batch.actions, batch.records, batch.keys = [], [], set()
+        if self._spooled:
+            for record in records:
+                self._spool(record)
+            return
+        try:
+            self._bulk(actions)
+        except ArchiveUnavailableError:
+            for record in records:
+                self._spool(record)
+        except _Conflict:
+            # Another writer touched a listing we read: redo the saves one by one from fresh
+            # reads (each is idempotent, so the ones that landed are rewritten unchanged).
+            for number, record in enumerate(records):
+                try:
+                    self._apply(record)
+                except ArchiveUnavailableError:
+                    for rest in records[number:]:
+                        self._spool(rest)
+                    return
+
+    def _plan_save(self, record: dict[str, Any]) -> tuple[list[_Action], SavedListing]:
+        data = record["listing"]
+        listing = Listing.from_dict(data)
+        flags = [Flag.from_dict(f) for f in record["flags"]]
+        evidence = Evidence.from_dict(record["evidence"]) if record["evidence"] else None
+        pass_id = record["pass_id"]
+        self._check_pass(pass_id)
+        key = _doc_key(listing.platform, listing.listing_id)
+        content_hash = listing.content_hash(data)
+        seen_us = _us(listing.crawled_at)
+        current = self._get("listings", key)
+        source: dict[str, Any] = dict(current["_source"]) if current else {}
+        if not source:
+            version, changed = 1, True
+            source = {
+                "key": key,
+                "platform": listing.platform,
+                "listing_id": listing.listing_id,
+                "seq": record["seq"],
+                "first_seen": _ts(listing.crawled_at),
+                "first_seen_us": seen_us,
+                "last_seen_us": seen_us,
+                "last_pass_id": pass_id,
+            }
+        else:
+            changed = source["content_hash"] != content_hash
+            version = source["version"] + 1 if changed else source["version"]
+            source["last_seen_us"] = max(source["last_seen_us"], seen_us)
+            if pass_id is not None:
+                source["last_pass_id"] = pass_id
+        max_severity = max((SEVERITY_ORDER[f.severity] for f in flags), default=0)
+        seller = listing.seller
+        source.update(
+            version=version,
+            content_hash=content_hash,
+            last_seen=_ts(_from_us(source["last_seen_us"])),
+            url=listing.url,
+            title=listing.title,
+            description=listing.description,
+            price=data["price"],
+            currency=listing.currency,
+            category=listing.category,
+            seller_name=seller.name if seller else "",
+            seller_location=seller.location if seller else "",
+            max_severity=max_severity,
+            flag_count=len(flags),
+            rule_ids=list(dict.fromkeys(f.rule_id for f in flags)),
+            search_keyword=listing.search_keyword,
+        )
+        source.pop("gone_at", None)  # found again
+        source.pop("gone_at_us", None)
+        base = {"key": key, "platform": listing.platform, "listing_id": listing.listing_id}
+        actions: list[_Action] = []
+        if changed:
+            actions.append(
+                _Action(
+                    {"create": {"_index": self.index("versions"), "_id": f"{key}@{version}"}},
+                    {
+                        **base,
+                        "version": version,
+                        "content_hash": content_hash,
+                        "seen_at": _ts(listing.crawled_at),
+                        "pass_id": pass_id,
+                        "title": listing.title,
+                        "description": listing.description,
+                        "data": data,
+                    },
+                    on_conflict="same_hash",
+                    expect=content_hash,
+                )
+            )
+        # The version's flags are replaced whole: unchanged content with other flags means the
+        # rules changed (see docs/store.md); earlier versions' flag documents are not touched.
+        actions.append(
+            _Action(
+                {"index": {"_index": self.index("flags"), "_id": f"{key}@{version}"}},
+                {
+                    **base,
+                    "version": version,
+                    "rule_ids": source["rule_ids"],
+                    "items": [
+                        {
+                            "position": i,
+                            "rule_id": f.rule_id,
+                            "severity": f.severity,
+                            "field": f.field,
+                            "snippet": f.snippet,
+                        }
+                        for i, f in enumerate(flags)
+                    ],
+                    "data": {"flags": [f.to_dict() for f in flags]},
+                },
+            )
+        )
+        if evidence is not None:
+            started_us = _us(evidence.started_at)
+            actions.append(
+                _Action(
+                    {"create": {"_index": self.index("evidence"), "_id": evidence.capture_id}},
+                    {
+                        **base,
+                        "capture_id": evidence.capture_id,
+                        "case_id": evidence.case_id,
+                        "version": version,
+                        "pass_id": pass_id,
+                        "started_at": _ts(evidence.started_at),
+                        "started_us": started_us,
+                        "seq": record["seq"],
+                        "artifacts": [
+                            {
+                                "kind": a.kind,
+                                "media_type": a.media_type,
+                                "sha256": a.sha256,
+                                "size": a.size,
+                                "source_url": a.source_url,
+                            }
+                            for a in evidence.artifacts
+                        ],
+                        "data": record["evidence"],
+                    },
+                    on_conflict="ignore",  # a capture saved twice stays one record
+                )
+            )
+            shot = evidence.artifact("screenshot")
+            newer = (started_us, record["seq"]) > (
+                source.get("screenshot_at_us") or -1,
+                source.get("screenshot_seq") or -1,
+            )
+            if shot is not None and newer and not self._capture_known(evidence.capture_id):
+                source.update(
+                    screenshot_sha256=shot.sha256,
+                    screenshot_at_us=started_us,
+                    screenshot_seq=record["seq"],
+                )
+        if current:
+            meta = {
+                "index": {
+                    "_index": self.index("listings"),
+                    "_id": key,
+                    "if_seq_no": current["_seq_no"],
+                    "if_primary_term": current["_primary_term"],
+                }
+            }
+        else:
+            meta = {"create": {"_index": self.index("listings"), "_id": key}}
+        actions.append(_Action(meta, source, on_conflict="retry"))
+        return actions, SavedListing(version=version, changed=changed)
+
+    def _capture_known(self, capture_id: str) -> bool:
+        # A capture saved again keeps its first record; it must not move the queue's screenshot.
+        return self._get("evidence", capture_id, source=False) is not None
+
+    def _check_pass(self, pass_id: int | None) -> None:
+        if pass_id is None or pass_id in self._known_passes:
+            return
+        if self._get("passes", str(pass_id), source=False) is None:
+            raise ValueError(f"no pass {pass_id}")
+        self._known_passes.add(pass_id)
+
+    def _error_action(self, record: dict[str, Any]) -> _Action:
+        error = record["error"]
+        at = _parse(error["at"])
+        return _Action(
+            {"create": {"_index": self.index("errors"), "_id": record["id"]}},
+            {
+                "pass_id": record["pass_id"],
+                "url": error["url"],
+                "kind": error["kind"],
+                "message": error["message"],
+                "at": _ts(at),
+                "at_us": _us(at),
+                "seq": record["seq"],
+            },
+            on_conflict="ignore",
+        )
+
+    def _apply_blob(self, record: dict[str, Any]) -> str:
+        sha256 = record["sha256"]
+        if self._get("blobs", sha256, source=False) is not None:
+            return sha256
+        data = record.get("_data")
+        if data is None:
+            path = self.spool.blob_file(sha256)
+            if path is None:
+                raise FileNotFoundError(f"spooled blob {sha256} is missing from the spool")
+            data = path.read_bytes()
+        self._bulk(
+            [
+                _Action(
+                    {"create": {"_index": self.index("blobs"), "_id": sha256}},
+                    {
+                        "sha256": sha256,
+                        "size": len(data),
+                        "stored_at": _ts(utcnow()),
+                        "data": base64.b64encode(data).decode("ascii"),
+                    },
+                    on_conflict="ignore",
+                )
+            ]
+        )
+        return sha256
+
+    def _apply_review(self, record: dict[str, Any]) -> None:
+        review = record["review"]
+        key = _doc_key(review["platform"], review["listing_id"])
+        decided = _parse(review["decided_at"])
+        if self._get("listings", key, source=False) is None:
+            raise UnknownListingError(f"no listing {review['platform']}:{review['listing_id']}")
+        self._bulk(
+            [
+                _Action(
+                    {"create": {"_index": self.index("reviews"), "_id": record["id"]}},
+                    {
+                        "key": key,
+                        "platform": review["platform"],
+                        "listing_id": review["listing_id"],
+                        "decision": review["decision"],
+                        "reviewer": review["reviewer"],
+                        "reason": review["reason"],
+                        "decided_at": _ts(decided),
+                        "decided_us": _us(decided),
+                        "seq": record["seq"],
+                    },
+                    on_conflict="ignore",
+                )
+            ]
+        )
+        # The listing carries the latest decision for the queue. Optimistic concurrency: read
+        # with its sequence number, write only if nobody wrote in between, else read again.
+        mine = (_us(decided), record["seq"])
+
+        def decide(source: dict[str, Any]) -> bool:
+            latest = (source.get("decision_at_us") or -1, source.get("decision_seq") or -1)
+            if mine < latest:
+                return False  # a later decision is already there
+            source.update(decision=review["decision"], decision_at_us=mine[0])
+            source["decision_seq"] = mine[1]
+            return True
+
+        self._update_listing(key, decide)
+
+    def _apply_begin_pass(self, record: dict[str, Any]) -> int:
+        pass_id = record.get("pass_id")
+        while True:
+            if pass_id is None:
+                pass_id = self._max_pass_id() + 1
+            try:
+                self._call(
+                    self.client.create,
+                    index=self.index("passes"),
+                    id=str(pass_id),
+                    document={
+                        "pass_id": pass_id,
+                        "token": record["token"],
+                        "started_at": record["started_at"],
+                        "settings": record["settings"],
+                        "summary": {},
+                    },
+                )
+            except ApiError as exc:
+                if exc.status_code != 409:
+                    raise
+                existing = self._get("passes", str(pass_id))
+                if existing is not None and existing["_source"]["token"] == record["token"]:
+                    break  # our own pass, written before (a replay)
+                if "pass_id" in record:
+                    raise ValueError(
+                        f"pass {pass_id}, begun while the cluster was down, was taken by"
+                        " another writer"
+                    ) from exc
+                pass_id += 1
+                continue
+            break
+        self._dirty.add("passes")
+        self._known_passes.add(pass_id)
+        self._last_pass_id = pass_id
+        return pass_id
+
+    def _apply_finish_pass(self, record: dict[str, Any]) -> None:
+        try:
+            self._call(
+                self.client.update,
+                index=self.index("passes"),
+                id=str(record["pass_id"]),
+                doc={"finished_at": record["finished_at"], "summary": record["summary"]},
+            )
+        except NotFoundError as exc:
+            raise LookupError(f"no pass {record['pass_id']}") from exc
+        self._dirty.add("passes")
+
+    def _max_pass_id(self) -> int:
+        body = self._search("passes", size=0, aggs={"top": {"max": {"field": "pass_id"}}})
+        value = body["aggregations"]["top"]["value"]
+        return int(value or 0)
+
+    # --- monitoring passes ------------------------------------------------------------------
+    def begin_pass(self, settings: dict[str, Any] | None = None) -> int:
+        record: dict[str, Any] = {
+            "op": "begin_pass",
+            "token": secrets.token_hex(8),
+            "started_at": _ts(utcnow()),
+            "settings": settings or {},
+        }
+        with self._lock:
+            try:
+                if self._spooled:
+                    self.replay_spool()
+                if self._batch is not None:
+                    self._flush_batch()
+                return self._apply(record)
+            except ArchiveUnavailableError:
+                # The number is chosen here, after the last one this process knows of; a
+                # conflict on replay is reported (rejected.jsonl), not merged.
+                record["pass_id"] = self._offline_pass_id()
+                self._spool(record)
+                return int(record["pass_id"])
+
+    def _offline_pass_id(self) -> int:
+        spooled = [r["pass_id"] for _, r in self.spool.pending() if r["op"] == "begin_pass"]
+        return max([self._last_pass_id, *spooled, *self._known_passes]) + 1
+
+    def finish_pass(self, pass_id: int, summary: dict[str, Any]) -> None:
+        self._submit(
+            {
+                "op": "finish_pass",
+                "pass_id": pass_id,
+                "finished_at": _ts(utcnow()),
+                "summary": summary,
+            }
+        )
+
+    def get_pass(self, pass_id: int) -> PassRecord | None:
+        doc = self._get("passes", str(pass_id))
+        return _pass_record(doc["_source"]) if doc else None
+
+    def latest_pass(self) -> PassRecord | None:
+        hits = self._search("passes", size=1, sort=[{"pass_id": "desc"}])["hits"]["hits"]
+        return _pass_record(hits[0]["_source"]) if hits else None
+
+    # --- writes from the crawl pipeline -----------------------------------------------------
+    def save_listing(
+        self,
+        listing: Listing,
+        flags: list[Flag],
+        evidence: Evidence | None = None,
+        pass_id: int | None = None,
+    ) -> SavedListing:
+        """Upsert by (platform, listing_id), keeping earlier versions.
+
+        One save is one bulk request (version, flags, evidence, then the listing document,
+        written only if nobody changed it since we read it). While the cluster is down the save
+        is spooled and ``SavedListing(version=0, changed=True)`` is returned: the version number
+        is decided when the save is replayed.
+        """
+        _check_flags(flags)
+        if evidence is not None:
+            _check_evidence(listing, evidence)
+        record = {
+            "op": "save_listing",
+            "listing": listing.to_dict(),
+            "flags": [f.to_dict() for f in flags],
+            "evidence": evidence.to_dict() if evidence is not None else None,
+            "pass_id": pass_id,
+            "seq": self._next_seq(),
+        }
+        saved = self._submit(record)
+        return saved if saved is not None else SavedListing(version=0, changed=True)
+
+    def record_error(self, error: PageError, pass_id: int | None = None) -> None:
+        self._submit(
+            {
+                "op": "record_error",
+                "error": error.to_dict(),
+                "pass_id": pass_id,
+                "seq": (seq := self._next_seq()),
+                "id": f"{seq:x}-{secrets.token_hex(4)}",
+            }
+        )
+
+    # --- content-addressed blobs ------------------------------------------------------------
+    def put_blob(self, data: bytes) -> str:
+        """Store bytes under their SHA-256 in the blobs index (spooled to disk when down)."""
+        data = bytes(data)
+        sha256 = sha256_bytes(data)
+        with self._lock:
+            if self._spooled:
+                with suppress(ArchiveUnavailableError):
+                    self.replay_spool()
+            if not self._spooled:
+                try:
+                    return self._apply_blob({"op": "put_blob", "sha256": sha256, "_data": data})
+                except ArchiveUnavailableError:
+                    pass
+            self.spool.put_blob(data)
+            self._spool({"op": "put_blob", "sha256": sha256})
+        return sha256
+
+    def read_blob(self, sha256: str) -> bytes:
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        try:
+            doc = self._get("blobs", sha256)
+        except ArchiveUnavailableError:
+            doc = None
+            if self.spool.blob_file(sha256) is None:
+                raise
+        if doc is not None:
+            data = base64.b64decode(doc["_source"]["data"])
+        else:
+            path = self.spool.blob_file(sha256)  # spooled, not replayed yet
+            if path is None:
+                raise FileNotFoundError(f"no blob {sha256}")
+            data = path.read_bytes()
+        if sha256_bytes(data) != sha256:
+            raise BlobCorruptedError(
+                f"blob {sha256} is corrupted: its bytes no longer hash to its name"
+            )
+        return data
+
+    def blob_path(self, sha256: str) -> Path | None:
+        """Blobs live in the cluster, not on local disk: always None (after checking the name)."""
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return None
+
+    def blob_shas(self) -> Iterator[str]:
+        """Every stored blob's name (for migration and checks); not part of the protocol."""
+        yield from (hit["_id"] for hit in self._scan("blobs", {"match_all": {}}, source=False))
+
+    # --- reads for the review workspace -----------------------------------------------------
+    def _queue_filter(self, query: QueueFilter) -> dict[str, Any]:
+        if query.decision not in (None, "unreviewed", *DECISIONS):
+            raise ValueError(f"unknown decision filter {query.decision!r}")
+        filters: list[dict[str, Any]] = [{"range": {"max_severity": {"gt": 0}}}]
+        must_not: list[dict[str, Any]] = []
+        if query.category is not None:
+            filters.append({"term": {"category": query.category}})
+        if query.rule_id is not None:
+            filters.append({"term": {"rule_ids": query.rule_id}})
+        if query.decision == "unreviewed":
+            must_not.append({"exists": {"field": "decision"}})
+        elif query.decision is not None:
+            filters.append({"term": {"decision": query.decision}})
+        return {"bool": {"filter": filters, "must_not": must_not}}
+
+    _QUEUE_SORT = (
+        {"max_severity": "desc"},
+        {"last_seen_us": "desc"},
+        {"seq": "desc"},
+        {"key": "desc"},
+    )
+
+    def flagged(self, query: QueueFilter) -> list[FlaggedRow]:
+        es_query = self._queue_filter(query)
+        limit, offset = max(0, query.limit), max(0, query.offset)
+        if limit == 0:
+            return []
+        sort = list(self._QUEUE_SORT)
+        if offset + limit <= _MAX_WINDOW:
+            body = self._search("listings", query=es_query, sort=sort, from_=offset, size=limit)
+            return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+        # Deep page: walk the sort keys with search_after (no sources), then read the page.
+        after: list[Any] | None = None
+        skipped = 0
+        while skipped < offset:
+            step = min(_WALK_PAGE, offset - skipped)
+            extra = {"search_after": after} if after is not None else {}
+            hits = self._search(
+                "listings", query=es_query, sort=sort, size=step, source=False, **extra
+            )["hits"]["hits"]
+            if not hits:
+                return []
+            skipped += len(hits)
+            after = hits[-1]["sort"]
+        extra = {"search_after": after} if after is not None else {}
+        body = self._search("listings", query=es_query, sort=sort, size=limit, **extra)
+        return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+
+    def iter_flagged(self, query: QueueFilter, page: int = 500) -> Iterator[FlaggedRow]:
+        """The whole queue in order, by search_after (no OFFSET); not part of the protocol."""
+        es_query = self._queue_filter(query)
+        after: list[Any] | None = None
+        while True:
+            extra = {"search_after": after} if after is not None else {}
+            hits = self._search(
+                "listings", query=es_query, sort=list(self._QUEUE_SORT), size=page, **extra
+            )["hits"]["hits"]
+            if not hits:
+                return
+            yield from (_flagged_row(hit["_source"]) for hit in hits)
+            after = hits[-1]["sort"]
+
+    def count_flagged(self, query: QueueFilter) -> int:
+        self._ensure_schema()
+        self._refresh("listings")
+        body = self._call(
+            self.client.count, index=self.index("listings"), query=self._queue_filter(query)
+        ).body
+        return int(body["count"])
+
+    def facets(self) -> dict[str, dict[str, int]]:
+        body = self._search(
+            "listings",
+            size=0,
+            query={"range": {"max_severity": {"gt": 0}}},
+            aggs={
+                "category": {"terms": {"field": "category", "size": 10_000}},
+                "rule": {"terms": {"field": "rule_ids", "size": 10_000}},
+            },
+        )
+        return {
+            name: {b["key"]: b["doc_count"] for b in body["aggregations"][name]["buckets"]}
+            for name in ("category", "rule")
+        }
+
+    def search_text(self, text: str, limit: int = 20) -> list[FlaggedRow]:
+        """Listings whose title or description match Chinese text (the configured analyzer),
+        best match first; not part of the protocol."""
+        body = self._search(
+            "listings",
+            size=limit,
+            query={"multi_match": {"query": text, "fields": ["title^2", "description"]}},
+        )
+        return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+
+    def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None:
+        key = _doc_key(platform, listing_id)
+        doc = self._get("listings", key)
+        if doc is None:
+            return None
+        source = doc["_source"]
+        version = source["version"]
+        data = self._get("versions", f"{key}@{version}")
+        flags = self._get("flags", f"{key}@{version}")
+        if data is None:
+            raise RuntimeError(f"listing {key} points at version {version}, which is missing")
+        evidence = self._search(
+            "evidence",
+            query={"term": {"key": key}},
+            sort=[{"started_us": "desc"}, {"seq": "desc"}],
+            size=_MAX_WINDOW,
+        )["hits"]["hits"]
+        reviews = self._search(
+            "reviews",
+            query={"term": {"key": key}},
+            sort=[{"decided_us": "desc"}, {"seq": "desc"}],
+            size=_MAX_WINDOW,
+        )["hits"]["hits"]
+        listing = Listing.from_dict(data["_source"]["data"])
+        listing.category = source["category"]
+        return ListingRecord(
+            listing=listing,
+            version=version,
+            first_seen=_from_us(source["first_seen_us"]),
+            last_seen=_from_us(source["last_seen_us"]),
+            flags=[
+                Flag.from_dict(f)
+                for f in (flags or {"_source": {"data": {"flags": []}}})["_source"]["data"]["flags"]
+            ],
+            evidence=[Evidence.from_dict(hit["_source"]["data"]) for hit in evidence],
+            reviews=[
+                Review(
+                    platform=platform,
+                    listing_id=listing_id,
+                    decision=hit["_source"]["decision"],
+                    reviewer=hit["_source"]["reviewer"],
+                    reason=hit["_source"]["reason"],
+                    decided_at=_from_us(hit["_source"]["decided_us"]),
+                )
+                for hit in reviews
+            ],
+            gone_at=_from_us(source["gone_at_us"]) if source.get("gone_at_us") else None,
+        )
+
+    def listing_versions(self, platform: str, listing_id: str) -> list[tuple[int, Listing]]:
+        """Every stored version of a listing, oldest first (not part of the Archive protocol)."""
+        hits = self._search(
+            "versions",
+            query={"term": {"key": _doc_key(platform, listing_id)}},
+            sort=[{"version": "asc"}],
+            size=_MAX_WINDOW,
+        )["hits"]["hits"]
+        return [(h["_source"]["version"], Listing.from_dict(h["_source"]["data"])) for h in hits]
+
+    def add_review(self, review: Review) -> None:
+        if review.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {review.decision!r}")
+        if not review.reviewer.strip():
+            raise ValueError("a review needs the reviewer's name")
+        data = review.to_dict()
+        data["reviewer"] = review.reviewer.strip()
+        seq = self._next_seq()
+        self._submit({"op": "add_review", "review": data, "seq": seq, "id": f"{seq:x}"})
+
+    def errors(self, pass_id: int | None = None, limit: int = 100) -> list[PageError]:
+        if limit <= 0:
+            return []
+        query = {"match_all": {}} if pass_id is None else {"term": {"pass_id": pass_id}}
+        hits = self._search(
+            "errors",
+            query=query,
+            sort=[{"at_us": "desc"}, {"seq": "desc"}],
+            size=min(limit, _MAX_WINDOW),
+        )["hits"]["hits"]
+        return [
+            PageError(
+                url=h["_source"]["url"],
+                kind=h["_source"]["kind"],
+                message=h["_source"]["message"],
+                at=_from_us(h["_source"]["at_us"]),
+            )
+            for h in hits
+        ]
+
+    # --- incremental passes -----------------------------------------------------------------
+    def _update_listing(self, key: str, mutate: Callable[[dict[str, Any]], bool]) -> bool | None:
+        """Read-modify-write of one listing document with optimistic concurrency: written only
+        if nobody wrote it since our read (if_seq_no / if_primary_term), else read again.
+        ``mutate`` changes the source in place and returns False for "nothing to write".
+        None when the listing does not exist."""
+        for _ in range(_SAVE_ATTEMPTS * 4):
+            current = self._get("listings", key)
+            if current is None:
+                return None
+            source = current["_source"]
+            if not mutate(source):
+                return False
+            try:
+                self._call(
+                    self.client.index,
+                    index=self.index("listings"),
+                    id=key,
+                    document=source,
+                    if_seq_no=current["_seq_no"],
+                    if_primary_term=current["_primary_term"],
+                )
+            except ApiError as exc:
+                if exc.status_code == 409:
+                    continue
+                raise
+            self._dirty.add("listings")
+            return True
+        raise RuntimeError(f"listing {key} kept changing under us")
+
+    def listing_states(self, platform: str) -> dict[str, ListingState]:
+        states: dict[str, ListingState] = {}
+        fields = ["listing_id", "url", "content_hash", "last_seen_us", "search_keyword"]
+        for hit in self._scan(
+            "listings", {"term": {"platform": platform}}, source=[*fields, "gone_at_us"]
+        ):
+            src = hit["_source"]
+            states[src["listing_id"]] = ListingState(
+                listing_id=src["listing_id"],
+                url=src["url"],
+                content_hash=src["content_hash"],
+                last_seen=_from_us(src["last_seen_us"]),
+                search_keyword=src.get("search_keyword", ""),
+                gone_at=_from_us(src["gone_at_us"]) if src.get("gone_at_us") else None,
+            )
+        return states
+
+    def touch_listing(
+        self, platform: str, listing_id: str, seen_at: datetime, pass_id: int | None = None
+    ) -> bool:
+        """As the protocol says; while the cluster is down the touch is spooled and True is
+        returned (whether the listing exists is known only on replay)."""
+        result = self._submit(
+            {
+                "op": "touch_listing",
+                "platform": platform,
+                "listing_id": listing_id,
+                "seen_at": _ts(seen_at),
+                "pass_id": pass_id,
+            }
+        )
+        return True if result is None else bool(result)
+
+    def _apply_touch(self, record: dict[str, Any]) -> bool:
+        seen_us = _us(_parse(record["seen_at"]))
+        pass_id = record["pass_id"]
+
+        def touch(source: dict[str, Any]) -> bool:
+            source["last_seen_us"] = max(source["last_seen_us"], seen_us)
+            source["last_seen"] = _ts(_from_us(source["last_seen_us"]))
+            source.pop("gone_at", None)
+            source.pop("gone_at_us", None)
+            if pass_id is not None:
+                source["last_pass_id"] = pass_id
+            return True
+
+        key = _doc_key(record["platform"], record["listing_id"])
+        return bool(self._update_listing(key, touch))
+
+    def mark_gone(
+        self,
+        platform: str,
+        *,
+        not_seen_since: datetime,
+        search_keywords: list[str] | None = None,
+        keep: set[str] | frozenset[str] = frozenset(),
+        gone_at: datetime | None = None,
+    ) -> int:
+        """As the protocol says; while the cluster is down the call is spooled (judged on
+        replay, after the spooled saves before it) and 0 is returned."""
+        if search_keywords is not None and not search_keywords:
+            return 0
+        result = self._submit(
+            {
+                "op": "mark_gone",
+                "platform": platform,
+                "not_seen_since": _ts(not_seen_since),
+                "search_keywords": search_keywords,
+                "keep": sorted(keep),
+                "gone_at": _ts(gone_at or utcnow()),
+            }
+        )
+        return int(result or 0)
+
+    def _apply_mark_gone(self, record: dict[str, Any]) -> int:
+        since_us = _us(_parse(record["not_seen_since"]))
+        gone = _parse(record["gone_at"])
+        filters: list[dict[str, Any]] = [
+            {"term": {"platform": record["platform"]}},
+            {"range": {"last_seen_us": {"lt": since_us}}},
+        ]
+        if record["search_keywords"] is not None:
+            filters.append({"terms": {"search_keyword": record["search_keywords"]}})
+        query = {"bool": {"filter": filters, "must_not": [{"exists": {"field": "gone_at_us"}}]}}
+        keep = set(record["keep"])
+        keys = [
+            hit["_source"]["key"]
+            for hit in self._scan("listings", query, source=["key", "listing_id"])
+            if hit["_source"]["listing_id"] not in keep
+        ]
+
+        def mark(source: dict[str, Any]) -> bool:
+            if source.get("gone_at_us") or source["last_seen_us"] >= since_us:
+                return False  # seen again (or marked) since the search
+            source.update(gone_at=_ts(gone), gone_at_us=_us(gone))
+            return True
+
+        return sum(1 for key in keys if self._update_listing(key, mark))
+
+    # --- evidence records -------------------------------------------------------------------
+    def get_evidence(self, capture_id: str) -> Evidence | None:
+        doc = self._get("evidence", capture_id) if capture_id else None
+        return Evidence.from_dict(doc["_source"]["data"]) if doc else None
+
+    def capture_ids(self, case_id: str | None = None) -> list[str]:
+        query = {"match_all": {}} if case_id is None else {"term": {"case_id": case_id}}
+        out: list[str] = []
+        after: list[Any] | None = None
+        while True:
+            extra = {"search_after": after} if after is not None else {}
+            hits = self._search(
+                "evidence",
+                query=query,
+                sort=[{"started_us": "asc"}, {"seq": "asc"}, {"capture_id": "asc"}],
+                size=_WALK_PAGE,
+                source=["capture_id"],
+                **extra,
+            )["hits"]["hits"]
+            if not hits:
+                return out
+            out.extend(hit["_source"]["capture_id"] for hit in hits)
+            after = hits[-1]["sort"]
+
+    # --- the evidence ledger ----------------------------------------------------------------
+    def _ledger_top(self) -> tuple[int, LedgerEntry | None]:
+        """(position, entry) of the last stored entry, (0, None) for an empty ledger. Another
+        process's appends may not be searchable yet (refresh interval), so the search result is
+        followed forward by realtime GETs until a position is free."""
+        self._dirty.add("ledger")
+        hits = self._search("ledger", size=1, sort=[{"position": "desc"}])["hits"]["hits"]
+        position = hits[0]["_source"]["position"] if hits else 0
+        entry = _ledger_entry(hits[0]["_source"]) if hits else None
+        while True:
+            following = self._get("ledger", str(position + 1))
+            if following is None:
+                break
+            position += 1
+            entry = _ledger_entry(following["_source"])
+        self._ledger_cache = (position, entry)
+        return position, entry
+
+    def ledger_head(self) -> LedgerEntry | None:
+        """The last entry. While the cluster is down: the last entry this process stored or
+        spooled (so captures can go on chaining offline; one writer per ledger then)."""
+        with self._lock:
+            if not self._spooled:
+                try:
+                    return self._ledger_top()[1]
+                except ArchiveUnavailableError:
+                    if self._ledger_cache is None:
+                        raise
+            if self._ledger_cache is None:
+                self._ledger_top()
+            assert self._ledger_cache is not None
+            return self._ledger_cache[1]
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        check_sealed = entry.entry_hash == entry.computed_hash()
+        if not check_sealed:
+            raise ValueError(f"ledger entry {entry.seq} is not sealed with its own hash")
+        with self._lock:
+            if self._spooled or self._batch is not None:
+                try:
+                    if self._spooled:
+                        self.replay_spool()
+                    self._flush_batch()
+                except ArchiveUnavailableError:
+                    pass
+            if not self._spooled:
+                try:
+                    self._apply_ledger({"op": "append_ledger", "entry": entry.to_dict()})
+                    return
+                except ArchiveUnavailableError:
+                    if self._ledger_cache is None:
+                        raise
+            # Offline: it must extend the head this process knows, as online it must extend
+            # the stored head; replay checks again against the cluster.
+            position, head = self._ledger_cache or (0, None)
+            check_extends(head, entry)
+            self._spool({"op": "append_ledger", "entry": entry.to_dict()})
+            self._ledger_cache = (position + 1, entry)
+
+    def _apply_ledger(self, record: dict[str, Any]) -> None:
+        entry = LedgerEntry.from_dict(record["entry"])
+        position, head = self._ledger_top()
+        if head is not None and head.entry_hash == entry.entry_hash and head.seq == entry.seq:
+            return  # already stored (a replay)
+        check_extends(head, entry)
+        try:
+            self._call(
+                self.client.create,
+                index=self.index("ledger"),
+                id=str(position + 1),
+                document={
+                    "position": position + 1,
+                    "seq": entry.seq,
+                    "kind": entry.kind,
+                    "capture_id": entry.capture_id,
+                    "case_id": entry.case_id,
+                    "entry_hash": entry.entry_hash,
+                    "entry_json": _canonical(entry.to_dict()),
+                },
+            )
+        except ApiError as exc:
+            if exc.status_code == 409:
+                raise LedgerConflictError(
+                    f"entry {entry.seq}: another writer appended at position {position + 1}"
+                ) from exc
+            raise
+        self._dirty.add("ledger")
+        self._ledger_cache = (position + 1, entry)
+
+    def ledger_entries(self, after_position: int = 0, limit: int = 1000) -> list[LedgerEntry]:
+        if limit <= 0:
+            return []
+        self._dirty.add("ledger")
+        hits = self._search(
+            "ledger",
+            query={"range": {"position": {"gt": after_position}}},
+            sort=[{"position": "asc"}],
+            size=min(limit, _MAX_WINDOW),
+        )["hits"]["hits"]
+        return [_ledger_entry(hit["_source"]) for hit in hits]
+
+    def ledger_entries_for(
+        self, *, capture_id: str | None = None, case_id: str | None = None
+    ) -> list[LedgerEntry]:
+        filters: list[dict[str, Any]] = []
+        if capture_id is not None:
+            filters.append({"term": {"capture_id": capture_id}})
+        if case_id is not None:
+            filters.append({"term": {"case_id": case_id}})
+        self._dirty.add("ledger")
+        out: list[LedgerEntry] = []
+        after: list[Any] | None = None
+        while True:
+            extra = {"search_after": after} if after is not None else {}
+            hits = self._search(
+                "ledger",
+                query={"bool": {"filter": filters}},
+                sort=[{"position": "asc"}],
+                size=_WALK_PAGE,
+                **extra,
+            )["hits"]["hits"]
+            if not hits:
+                return out
+            out.extend(_ledger_entry(hit["_source"]) for hit in hits)
+            after = hits[-1]["sort"]
+
+    def last_checkpoint(self) -> LedgerEntry | None:
+        self._dirty.add("ledger")
+        hits = self._search(
+            "ledger",
+            query={"term": {"kind": "checkpoint"}},
+            sort=[{"position": "desc"}],
+            size=1,
+        )["hits"]["hits"]
+        return _ledger_entry(hits[0]["_source"]) if hits else None
+
+    # --- whole-archive reads (migration, checks) --------------------------------------------
+    def _scan(
+        self, name: str, query: dict[str, Any], *, source: bool | list[str] = True
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching document, by search_after on the document's own id."""
+        after: list[Any] | None = None
+        sort_field = {"blobs": "sha256", "passes": "pass_id", "errors": "seq"}.get(name, "key")
+        sort: list[dict[str, str]] = [{sort_field: "asc"}]
+        if name == "listings":
+            sort = [{"key": "asc"}]
+        elif name in ("versions", "flags"):
+            sort = [{"key": "asc"}, {"version": "asc"}]
+        elif name == "evidence":
+            sort = [{"capture_id": "asc"}]
+        elif name == "reviews":
+            sort = [{"key": "asc"}, {"seq": "asc"}]
+        while True:
+            extra = {"search_after": after} if after is not None else {}
+            hits = self._search(
+                name, query=query, sort=sort, size=_WALK_PAGE, source=source, **extra
+            )["hits"]["hits"]
+            if not hits:
+                return
+            yield from hits
+            after = hits[-1]["sort"]
+
+    def count(self, name: str) -> int:
+        self._ensure_schema()
+        self._refresh(name)
+        return int(self._call(self.client.count, index=self.index(name)).body["count"])
+
+
+class ApiErrorInBulk(RuntimeError):
+    """A bulk item the cluster refused for a reason other than load (mapping, validation)."""
+
+    def __init__(self, op: str, result: dict[str, Any]) -> None:
+        error = result.get("error", {})
+        reason = error.get("reason", error) if isinstance(error, dict) else error
+        super().__init__(f"{op} {result.get('_index')}/{result.get('_id')}: {reason}")
+        self.result = result
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _doc_key(platform: str, listing_id: str) -> str:
+    """The listing's document id: unambiguous even when the parts contain ':' or '@'."""
+    return f"{quote(platform, safe='')}:{quote(listing_id, safe='')}"
+
+
+def _describe(client: Elasticsearch) -> str:
+    """The cluster's address for messages and ``location``, without any credentials."""
+    nodes = [str(node.base_url) for node in client.transport.node_pool.all()]
+    clean = []
+    for url in nodes:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        clean.append(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+    return ",".join(clean)
+
+
+def _us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _parse(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _flagged_row(source: dict[str, Any]) -> FlaggedRow:
+    return FlaggedRow(
+        platform=source["platform"],
+        listing_id=source["listing_id"],
+        title=source["title"],
+        url=source["url"],
+        price=source.get("price"),
+        currency=source["currency"],
+        category=source["category"],
+        seller_name=source["seller_name"],
+        seller_location=source["seller_location"],
+        rule_ids=list(source["rule_ids"]),
+        max_severity=SEVERITY_NAMES.get(source["max_severity"], "low"),
+        flag_count=source["flag_count"],
+        first_seen=_from_us(source["first_seen_us"]),
+        last_seen=_from_us(source["last_seen_us"]),
+        decision=source.get("decision"),
+        screenshot_sha256=source.get("screenshot_sha256"),
+    )
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _ledger_entry(source: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry.from_dict(json.loads(source["entry_json"]))
+
+
+def _pass_record(source: dict[str, Any]) -> PassRecord:
+    return PassRecord(
+        pass_id=int(source["pass_id"]),
+        started_at=_parse(source["started_at"]),
+        finished_at=_parse(source["finished_at"]) if source.get("finished_at") else None,
+        summary=source.get("summary") or {},
+    )
+
+
+def _check_flags(flags: list[Flag]) -> None:
+    for flag in flags:
+        if flag.severity not in SEVERITY_ORDER:
+            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
+        if not flag.rule_id:
+            raise ValueError("a flag needs a rule_id")
+
+
+def _check_evidence(listing: Listing, evidence: Evidence) -> None:
+    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
+        raise ValueError(
+            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
+            f" not {listing.key}"
+        )
+    if not evidence.capture_id:
+        raise ValueError("evidence needs a capture_id")
+    for artifact in evidence.artifacts:
+        if not _SHA256.fullmatch(artifact.sha256):
+            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")
+
+
+def spool_dir_for(home: Path, url: str) -> Path:
+    """The spool folder of one cluster under ``home`` (one per cluster URL and process home)."""
+    parts = urlsplit(url)
+    name = f"{parts.hostname or 'es'}-{parts.port or 9200}"
+    return Path(home) / "es-spool" / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+__all__ = [
+    "ArchiveUnavailableError",
+    "ElasticsearchArchive",
+    "detect_analyzer",
+    "index_templates",
+    "spool_dir_for",
+]
