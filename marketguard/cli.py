@@ -178,12 +178,22 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
+    from api.accounts.users import ensure_first_admin
     from api.app import create_app
+    from api.workspace_db import open_workspace
     from evidence.archive import open_archive
 
     if not _port_free(host, port):
         port = _free_port(host)
-    app = create_app(open_archive(settings.home))
+    workspace = open_workspace(settings.home)
+    if password := ensure_first_admin(workspace):
+        # Shown once and never stored in clear: the first run of a fresh home has no accounts.
+        print(
+            f"已创建管理员账号 admin，一次性密码 one-time password: {password}\n"
+            "  请登录后修改: marketguard users passwd admin",
+            flush=True,
+        )
+    app = create_app(open_archive(settings.home), workspace=workspace)
     print(f"审查工作台 review workspace: http://{host}:{port}/  (Ctrl+C 退出)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
