@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api import blobs, json_api, pages
+from api.accounts import routes as account_routes
+from api.accounts.auth import LoginRequired
 from api.categories import category_names as catalogue_category_names
 from api.security import SecurityHeadersMiddleware
-from api.templating import make_templates
+from api.templating import make_templates, query_string
+from api.workspace_db import WorkspaceDb, open_workspace
 from evidence.archive.base import Archive
 from marketguard.settings import Settings
 
@@ -21,10 +25,14 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def create_app(
     archive: Archive,
     *,
+    workspace: WorkspaceDb | None = None,
     category_names: Mapping[str, str] | None = None,
     timezone: str | None = None,
 ) -> FastAPI:
     """The workspace over ``archive``; the caller keeps ownership of it (and closes it).
+
+    ``workspace`` holds accounts, sessions, tokens, the audit log and the platform feed; it
+    defaults to ``workspace.db`` in the settings' home (then the app closes it at shutdown).
 
     ``category_names`` (id -> name) defaults to the catalogue named by the settings;
     ``timezone`` (for times shown on pages) defaults to the settings' one.
@@ -41,10 +49,29 @@ def create_app(
         redoc_url=None,
     )
     app.state.archive = archive
+    app.state.workspace = workspace or open_workspace(settings.home)
     app.state.templates = make_templates(category_names, timezone or settings.timezone)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.include_router(account_routes.pages)
+    app.include_router(account_routes.router)
     app.include_router(pages.router)
     app.include_router(json_api.router)
     app.include_router(blobs.router)
     return app
+
+
+def _login_required(request: Request, exc: Exception) -> Response:
+    """Pages send the browser to the login form (and back afterwards); the API answers 401."""
+    path = request.url.path
+    if path.startswith(("/api/", "/feed/", "/blobs/")):
+        return JSONResponse(
+            {"detail": "login required: sign in or send Authorization: Bearer <token>"},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(
+        f"/login{query_string({'next': target})}", status_code=status.HTTP_303_SEE_OTHER
+    )

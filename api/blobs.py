@@ -12,6 +12,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Response, status
 
+from api.accounts.auth import ReviewerUser
 from api.dependencies import ArchiveDep
 from evidence.archive.base import BlobCorruptedError
 
@@ -37,7 +38,7 @@ def image_media_type(data: bytes) -> str | None:
 
 
 @router.get("/blobs/{sha256}", tags=["evidence"], response_class=Response)
-def blob(sha256: str, archive: ArchiveDep) -> Response:
+def blob(sha256: str, user: ReviewerUser, archive: ArchiveDep) -> Response:
     try:
         data = archive.read_blob(sha256)
     except BlobCorruptedError as exc:

@@ -28,6 +28,7 @@ ZH_CN: dict[str, dict[str, str]] = {
         "capture": "取证失败",
         "pipeline": "处理失败",
     },
+    "role": {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"},
     "rendered_with": {"http": "HTTP 抓取", "browser": "浏览器渲染"},
     "summary": {
         "listings": "商品总数",

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.dependencies import ArchiveDep
+from api.pages import audit_review
 from api.schemas import (
     DecisionFilter,
     EvidenceOut,
@@ -34,6 +36,7 @@ NOT_FOUND = {404: {"description": "No such listing"}}
 
 @router.get("/api/flagged", response_model=FlaggedPageOut, tags=["queue"])
 def flagged(
+    user: ReviewerUser,
     archive: ArchiveDep,
     category: str | None = None,
     rule: str | None = None,
@@ -64,7 +67,7 @@ def flagged(
 
 
 @router.get("/api/facets", response_model=FacetsOut, tags=["queue"])
-def facets(archive: ArchiveDep) -> FacetsOut:
+def facets(user: ReviewerUser, archive: ArchiveDep) -> FacetsOut:
     """Counts of flagged listings by category and by rule."""
     return FacetsOut(**archive.facets())
 
@@ -75,7 +78,9 @@ def facets(archive: ArchiveDep) -> FacetsOut:
     responses=NOT_FOUND,
     tags=["listings"],
 )
-def listing_detail(platform: str, listing_id: str, archive: ArchiveDep) -> ListingDetailOut:
+def listing_detail(
+    platform: str, listing_id: str, user: ReviewerUser, archive: ArchiveDep
+) -> ListingDetailOut:
     record = archive.get_listing(platform, listing_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
@@ -89,19 +94,31 @@ def listing_detail(platform: str, listing_id: str, archive: ArchiveDep) -> Listi
     responses=NOT_FOUND,
     tags=["listings"],
 )
-def add_review(platform: str, listing_id: str, body: ReviewIn, archive: ArchiveDep) -> ReviewOut:
-    """Record a decision: ``confirmed`` (违法属实) or ``dismissed`` (驳回, reason required)."""
+def add_review(
+    platform: str,
+    listing_id: str,
+    body: ReviewIn,
+    user: ReviewerUser,
+    archive: ArchiveDep,
+    workspace: WorkspaceDep,
+) -> ReviewOut:
+    """Record a decision: ``confirmed`` (违法属实) or ``dismissed`` (驳回, reason required).
+    The reviewer recorded is the signed-in account."""
+    record = archive.get_listing(platform, listing_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
     review = Review(
         platform=platform,
         listing_id=listing_id,
         decision=body.decision,
-        reviewer=body.reviewer,
+        reviewer=user.name,
         reason=body.reason,
     )
     try:
         archive.add_review(review)
     except UnknownListingError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    audit_review(workspace, user.name, record, review)
     return ReviewOut.model_validate(review.to_dict())
 
 
@@ -111,7 +128,7 @@ def add_review(platform: str, listing_id: str, body: ReviewIn, archive: ArchiveD
     responses={404: {"description": "No pass has run yet"}},
     tags=["passes"],
 )
-def latest_pass(archive: ArchiveDep) -> PassOut:
+def latest_pass(user: ReviewerUser, archive: ArchiveDep) -> PassOut:
     record = archive.latest_pass()
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no monitoring pass has run yet")

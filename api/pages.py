@@ -10,9 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from api.accounts import audit
+from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.dependencies import ArchiveDep, TemplatesDep
-from api.schemas import REASON_MAX, REVIEWER_MAX, DecisionFilter, ReviewIn
+from api.schemas import REASON_MAX, DecisionFilter, ReviewIn
 from api.templating import listing_path
+from api.workspace_db import WorkspaceDb
 from evidence.archive.base import ListingRecord, QueueFilter, UnknownListingError
 from marketguard.models import SEVERITY_ORDER, Review
 
@@ -26,6 +29,7 @@ ERRORS_SHOWN = 500
 @router.get("/")
 def queue(
     request: Request,
+    user: ReviewerUser,
     archive: ArchiveDep,
     templates: TemplatesDep,
     category: str | None = None,
@@ -57,6 +61,7 @@ def listing_page(
     request: Request,
     platform: str,
     listing_id: str,
+    user: ReviewerUser,
     archive: ArchiveDep,
     templates: TemplatesDep,
     reviewed: bool = False,
@@ -72,22 +77,21 @@ def review_form(
     request: Request,
     platform: str,
     listing_id: str,
+    user: ReviewerUser,
     archive: ArchiveDep,
+    workspace: WorkspaceDep,
     templates: TemplatesDep,
     decision: Annotated[str, Form()] = "",
-    reviewer: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     record = archive.get_listing(platform, listing_id)
     if record is None:
         return _not_found(request, templates, f"{platform}:{listing_id}")
     try:
-        body = ReviewIn.model_validate(
-            {"decision": decision, "reviewer": reviewer, "reason": reason}
-        )
+        body = ReviewIn.model_validate({"decision": decision, "reason": reason})
     except ValidationError as exc:
         # Show the page again with what was typed, so nothing the officer wrote is lost.
-        form = {"reviewer": reviewer, "reason": reason}
+        form = {"reason": reason}
         return _detail(
             request,
             templates,
@@ -96,18 +100,18 @@ def review_form(
             form_errors=_form_errors(exc),
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
+    review = Review(
+        platform=platform,
+        listing_id=listing_id,
+        decision=body.decision,
+        reviewer=user.name,
+        reason=body.reason,
+    )
     try:
-        archive.add_review(
-            Review(
-                platform=platform,
-                listing_id=listing_id,
-                decision=body.decision,
-                reviewer=body.reviewer,
-                reason=body.reason,
-            )
-        )
+        archive.add_review(review)
     except UnknownListingError:
         return _not_found(request, templates, f"{platform}:{listing_id}")
+    audit_review(workspace, user.name, record, review)
     return RedirectResponse(
         f"{listing_path(platform, listing_id)}?reviewed=1#review",
         status_code=status.HTTP_303_SEE_OTHER,
@@ -117,6 +121,7 @@ def review_form(
 @router.get("/errors")
 def errors_page(
     request: Request,
+    user: ReviewerUser,
     archive: ArchiveDep,
     templates: TemplatesDep,
     pass_id: int | None = None,
@@ -150,9 +155,8 @@ def _detail(
         "listing": record.listing,
         "screenshot": screenshot,
         "reviewed": reviewed,
-        "form": form or {"reviewer": "", "reason": ""},
+        "form": form or {"reason": ""},
         "form_errors": form_errors or [],
-        "reviewer_max": REVIEWER_MAX,
         "reason_max": REASON_MAX,
     }
     return templates.TemplateResponse(request, "listing.html", context, status_code=status_code)
@@ -168,12 +172,23 @@ def _form_errors(exc: ValidationError) -> list[str]:
     messages: dict[str, None] = {}
     for error in exc.errors():
         field = error["loc"][0] if error["loc"] else ""
-        if field == "reviewer":
-            messages[f"请填写审核人姓名（不超过 {REVIEWER_MAX} 字）。"] = None
-        elif field == "decision":
+        if field == "decision":
             messages["请选择“确认违法”或“驳回”。"] = None
         elif field == "reason":
             messages[f"理由不能超过 {REASON_MAX} 字。"] = None
         else:  # the model's own check: a dismissal without a reason
             messages["驳回时请填写理由。"] = None
     return list(messages)
+
+
+def audit_review(workspace: WorkspaceDb, actor: str, record: ListingRecord, review: Review) -> None:
+    """The audit entry of a decision: the latest decision before it, and the new one."""
+    before = record.reviews[0].to_dict() if record.reviews else None
+    audit.record(
+        workspace,
+        actor,
+        f"review.{review.decision}",
+        f"listing:{review.platform}/{review.listing_id}",
+        before=before,
+        after=review.to_dict(),
+    )

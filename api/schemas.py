@@ -141,14 +141,12 @@ class HealthOut(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    """An officer's decision. Dismissing drops a lead, so it must say why."""
+    """An officer's decision. Dismissing drops a lead, so it must say why. The reviewer is the
+    signed-in account, never a name typed into the request."""
 
     model_config = ConfigDict(extra="forbid")
 
     decision: DecisionName
-    reviewer: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REVIEWER_MAX)
-    ]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=REASON_MAX)] = ""
 
     @model_validator(mode="after")

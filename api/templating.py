@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from api.i18n import label
@@ -96,4 +98,13 @@ def make_templates(
         query_string=query_string,
         category_name=category_name,
     )
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=env, context_processors=[_account_context])
+
+
+def _account_context(request: Request) -> dict[str, Any]:
+    """The signed-in user and the session's CSRF token, set by ``current_user`` (empty on the
+    login page)."""
+    return {
+        "current_user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+    }

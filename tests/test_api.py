@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from api.app import create_app
+from api.workspace_db import WorkspaceDb
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.models import (
     Artifact,
@@ -27,6 +28,7 @@ from marketguard.models import (
     Seller,
     utcnow,
 )
+from tests.workspace_accounts import sign_in
 
 T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
 SCRIPT = "<script>alert(1)</script>"
@@ -135,10 +137,23 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(store.archive, category_names=CATEGORY_NAMES, timezone="Asia/Shanghai")
-    ) as test_client:
+def workspace(tmp_path: Path) -> Iterator[WorkspaceDb]:
+    db = WorkspaceDb(tmp_path / "workspace.db")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def client(store: Store, workspace: WorkspaceDb) -> Iterator[TestClient]:
+    """Signed in as the reviewer 王五; every request carries the session's CSRF token."""
+    app = create_app(
+        store.archive,
+        workspace=workspace,
+        category_names=CATEGORY_NAMES,
+        timezone="Asia/Shanghai",
+    )
+    with TestClient(app) as test_client:
+        test_client.headers["X-CSRF-Token"] = sign_in(test_client, workspace, "王五", "reviewer")
         yield test_client
 
 
@@ -163,7 +178,7 @@ def test_queue_filters_by_category_rule_and_decision(client: TestClient, store: 
     assert titles_in_order(client.get("/?category=power_bank").text) == ["2"]
     assert titles_in_order(client.get("/?rule=COUNTERFEIT_WORDS").text) == ["3"]
     assert titles_in_order(client.get("/?rule=CCC_MISSING&category=stroller").text) == []
-    client.post("/api/listings/shop/2/reviews", json={"decision": "confirmed", "reviewer": "张三"})
+    client.post("/api/listings/shop/2/reviews", json={"decision": "confirmed"})
     assert titles_in_order(client.get("/?decision=confirmed").text) == ["2"]
     assert titles_in_order(client.get("/?decision=unreviewed").text) == ["1", "3"]
     assert client.get("/?decision=maybe").status_code == 422
@@ -224,13 +239,11 @@ def test_unknown_listing_is_404_on_page_and_api(client: TestClient) -> None:
     assert page.status_code == 404
     assert "未找到" in page.text
     assert client.get("/api/listings/shop/999").status_code == 404
-    response = client.post(
-        "/api/listings/shop/999/reviews", json={"decision": "confirmed", "reviewer": "张三"}
-    )
+    response = client.post("/api/listings/shop/999/reviews", json={"decision": "confirmed"})
     assert response.status_code == 404
     form = client.post(
         "/listings/shop/999/reviews",
-        data={"decision": "confirmed", "reviewer": "张三"},
+        data={"decision": "confirmed"},
         follow_redirects=False,
     )
     assert form.status_code == 404
@@ -278,7 +291,7 @@ def test_a_tampered_evidence_file_is_refused(client: TestClient, store: Store) -
 def test_confirming_through_the_form_redirects_and_is_shown(client: TestClient) -> None:
     response = client.post(
         "/listings/shop/1/reviews",
-        data={"decision": "confirmed", "reviewer": " 王五 ", "reason": "未见 3C 标志"},
+        data={"decision": "confirmed", "reason": "未见 3C 标志"},
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -294,30 +307,30 @@ def test_confirming_through_the_form_redirects_and_is_shown(client: TestClient) 
 def test_dismissing_through_the_form_needs_a_reason(client: TestClient) -> None:
     response = client.post(
         "/listings/shop/2/reviews",
-        data={"decision": "dismissed", "reviewer": "李四", "reason": "  "},
+        data={"decision": "dismissed", "reason": "  "},
         follow_redirects=False,
     )
     assert response.status_code == 422
     assert "驳回时请填写理由" in response.text
-    assert 'value="李四"' in response.text  # what was typed is kept
     assert client.get("/api/listings/shop/2").json()["reviews"] == []
 
     response = client.post(
         "/listings/shop/2/reviews",
-        data={"decision": "dismissed", "reviewer": "李四", "reason": "价格为促销价"},
+        data={"decision": "dismissed", "reason": "价格为促销价"},
         follow_redirects=False,
     )
     assert response.status_code == 303
     reviews = client.get("/api/listings/shop/2").json()["reviews"]
     assert [(r["decision"], r["reviewer"], r["reason"]) for r in reviews] == [
-        ("dismissed", "李四", "价格为促销价")
+        ("dismissed", "王五", "价格为促销价")
     ]
 
 
-def test_the_form_refuses_a_missing_reviewer_or_decision(client: TestClient) -> None:
-    no_name = client.post("/listings/shop/1/reviews", data={"decision": "confirmed"})
-    assert no_name.status_code == 422 and "请填写审核人姓名" in no_name.text
-    bad = client.post("/listings/shop/1/reviews", data={"decision": "delete", "reviewer": "王五"})
+def test_the_form_refuses_a_missing_or_unknown_decision(client: TestClient) -> None:
+    missing = client.post("/listings/shop/1/reviews", data={"reason": "x"})
+    assert missing.status_code == 422 and "请选择" in missing.text
+    assert 'name="reviewer"' not in missing.text  # the reviewer is the account, not a field
+    bad = client.post("/listings/shop/1/reviews", data={"decision": "delete"})
     assert bad.status_code == 422 and "请选择" in bad.text
     assert client.get("/api/listings/shop/1").json()["reviews"] == []
 
@@ -325,14 +338,14 @@ def test_the_form_refuses_a_missing_reviewer_or_decision(client: TestClient) -> 
 def test_reviews_through_json_are_recorded_and_shown(client: TestClient) -> None:
     response = client.post(
         "/api/listings/shop/3/reviews",
-        json={"decision": "dismissed", "reviewer": "赵六", "reason": "“高仿”为店铺名称"},
+        json={"decision": "dismissed", "reason": "“高仿”为店铺名称"},
     )
     assert response.status_code == 201
     created = response.json()
-    assert (created["decision"], created["reviewer"]) == ("dismissed", "赵六")
+    assert (created["decision"], created["reviewer"]) == ("dismissed", "王五")
     detail = client.get("/api/listings/shop/3").json()
     assert detail["reviews"][0]["reason"] == "“高仿”为店铺名称"
-    assert "赵六" in client.get("/listings/shop/3").text
+    assert "<td>王五</td>" in client.get("/listings/shop/3").text
     flagged = client.get("/api/flagged", params={"decision": "dismissed"}).json()
     assert [item["listing_id"] for item in flagged["items"]] == ["3"]
 
@@ -340,13 +353,14 @@ def test_reviews_through_json_are_recorded_and_shown(client: TestClient) -> None
 @pytest.mark.parametrize(
     "body",
     [
-        {"decision": "approve", "reviewer": "张三"},
-        {"decision": "confirmed", "reviewer": ""},
-        {"decision": "confirmed", "reviewer": "   "},
-        {"decision": "confirmed"},
-        {"decision": "dismissed", "reviewer": "张三"},
-        {"decision": "confirmed", "reviewer": "张三", "reason": "x" * 2001},
-        {"decision": "confirmed", "reviewer": "张三", "role": "admin"},
+        {"decision": "approve"},
+        {},
+        {"decision": "dismissed"},
+        {"decision": "dismissed", "reason": "   "},
+        {"decision": "confirmed", "reason": "x" * 2001},
+        {"decision": "confirmed", "role": "admin"},
+        # the reviewer is the signed-in account: a typed name is refused, not recorded
+        {"decision": "confirmed", "reviewer": "张三"},
     ],
 )
 def test_bad_review_json_is_422_and_records_nothing(client: TestClient, body: dict) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,1 @@
+"""Officer accounts: users and roles, password login sessions, API tokens, the audit log."""
