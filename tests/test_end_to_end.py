@@ -182,6 +182,21 @@ def test_workspace_serves_the_pass(demo_pass: dict[str, Any]) -> None:
 
     from tests.conftest import REPO_ROOT
 
+    # The workspace needs an account: a reviewer and an API token for this script.
+    store = str(demo_pass["store"])
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "marketguard.cli", "users", "add", "e2e"),
+            *("--role", "reviewer", "--password-stdin", "--store", store),
+        ],
+        cwd=REPO_ROOT,
+        input="end-to-end password\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    token = run_cli("users", "token", "e2e", "--store", store).stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -204,15 +219,17 @@ def test_workspace_serves_the_pass(demo_pass: dict[str, Any]) -> None:
         body = ""
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=auth)
+                with urllib.request.urlopen(request, timeout=5) as resp:
                     body = resp.read().decode("utf-8")
                     break
             except OSError:
                 time.sleep(0.2)
         assert "CCC" in body or "3C" in body, body[:500]
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/flagged?limit=5", timeout=5
-        ) as resp:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/flagged?limit=5", headers=auth
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
             data = json.load(resp)
         assert data["total"] == demo_pass["summary"]["flagged"]
     finally:
