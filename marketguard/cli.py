@@ -1,6 +1,8 @@
 """The ``marketguard`` command: a thin layer over importable functions.
 
 marketguard demo [--no-serve] [--json]    one monitoring pass over the bundled demo shop
+marketguard crawl --site SITE [--keyword K]  one monitoring pass with a site adapter
+marketguard crawl --url URL [--dry-run --json]  one product page (adapter or generic extraction)
 marketguard crawl --base-url URL          one monitoring pass over a running demo-style shop
 marketguard serve                         the review workspace over the store
 """
@@ -48,11 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="review workspace port")
     demo.set_defaults(func=cmd_demo)
 
-    crawl = sub.add_parser("crawl", help="run one monitoring pass over a demo-style shop")
+    crawl = sub.add_parser(
+        "crawl",
+        help="run one monitoring pass over a site adapter, one page, or a demo-style shop",
+        description=(
+            "--site SITE: search a marketplace with its adapter (crawlers/sites/SITE.yaml); "
+            "--url URL: read one page (the adapter whose domain matches, else generic "
+            "extraction); --base-url URL alone: a running demo-style shop."
+        ),
+    )
     _store_options(crawl)
-    crawl.add_argument("--base-url", required=True, help="the shop's base URL")
+    target = crawl.add_argument_group("what to crawl (one of --site, --url, --base-url)")
+    target.add_argument("--site", default="", help="site adapter name (or path to a .yaml file)")
+    target.add_argument("--url", default="", help="extract one product page")
+    target.add_argument(
+        "--base-url", default="", help="a demo-style shop's base URL (with --site: its mirror)"
+    )
+    crawl.add_argument(
+        "--sites-dir",
+        default=None,
+        help="folder of site adapters tried before the bundled ones (env MARKETGUARD_SITES_DIR)",
+    )
     crawl.add_argument(
         "--keyword", action="append", default=[], help="search term (default: the watchlist's)"
+    )
+    crawl.add_argument("--max-pages", type=int, default=None, help="result pages per keyword")
+    crawl.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what was extracted (with --json: one Listing JSON per line); store nothing",
     )
     crawl.add_argument("--json", action="store_true", help="print only the summary as JSON")
     crawl.add_argument("--no-capture", action="store_true", help="skip browser evidence")
@@ -122,12 +148,82 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.site or args.url:
+        return _crawl_site(args, settings)
+    if not args.base_url:
+        print("crawl: give --site SITE, --url URL or --base-url URL", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print("crawl: --dry-run needs --site or --url", file=sys.stderr)
+        return 2
     capture = not args.no_capture
     if capture and (problem := check_browser(settings)):
         print(problem, file=sys.stderr)
         return 3
     keywords = args.keyword or watchlist_search_terms(settings)
     summary = _run(args, settings, args.base_url, keywords, capture)
+    _print_summary(summary, as_json=args.json)
+    return 0
+
+
+def _crawl_site(args: argparse.Namespace, settings: Settings) -> int:
+    """``crawl --site`` / ``crawl --url``: the generic spider over a site adapter."""
+    from crawlers.site_adapter import AdapterError, adapter_for_url, load_site
+
+    if args.site and args.url:
+        print("crawl: give either --site or --url, not both", file=sys.stderr)
+        return 2
+    spider_args: dict[str, Any] = {"sites_dir": args.sites_dir or ""}
+    try:
+        if args.site:
+            adapter = load_site(args.site, args.sites_dir)
+            keywords = args.keyword or adapter.keywords or watchlist_search_terms(settings)
+            spider_args.update(site=args.site, keywords=",".join(keywords))
+            if adapter.search is None:
+                print(f"crawl: {adapter.file} has no search section; use --url", file=sys.stderr)
+                return 2
+        else:
+            if not args.url.startswith(("http://", "https://")):
+                print(f"crawl: --url must be an http(s) URL, not {args.url!r}", file=sys.stderr)
+                return 2
+            adapter, broken = adapter_for_url(args.url, args.sites_dir)
+            for error in broken:
+                print(f"warning: {error}", file=sys.stderr)
+            spider_args["url"] = args.url
+    except AdapterError as exc:
+        print(f"site adapter error: {exc}", file=sys.stderr)
+        return 2
+    if args.base_url:
+        spider_args["base_url"] = args.base_url
+    if args.max_pages is not None:
+        spider_args["max_pages"] = args.max_pages
+    if args.dry_run:
+        from crawlers.pipelines.dry_run import run_dry_pass
+
+        if not args.json:
+            source = adapter.file if adapter else "generic extraction"
+            print(f"dry run with {source}", file=sys.stderr)
+        counts = run_dry_pass("site", spider_args, settings)
+        print(
+            f"dry run: {counts['listings']} listings, {counts['errors']} page errors, "
+            f"{counts['offsite_skipped']} offsite links not followed",
+            file=sys.stderr,
+        )
+        return 0 if counts["listings"] else 1
+    capture = not args.no_capture
+    if capture and (problem := check_browser(settings)):
+        print(problem, file=sys.stderr)
+        return 3
+    from crawlers.run import run_pass
+
+    summary = run_pass(
+        "site",
+        spider_args,
+        settings,
+        capture=capture,
+        progress_interval=0 if args.json else 2.0,
+        log_level="ERROR" if args.json else "WARNING",
+    )
     _print_summary(summary, as_json=args.json)
     return 0
 
