@@ -115,6 +115,8 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError("too_large", f"refused as a decompression bomb: {exc}") from exc
     except Exception as exc:  # UnidentifiedImageError and any parser failure
+        if "truncated" in str(exc).lower():  # cut inside the header
+            raise ImageDecodeError("truncated", f"image file is truncated: {exc}") from exc
         raise ImageDecodeError(
             "not_image", f"not a picture Pillow can read ({_head(data)}): {exc}"
         ) from exc
@@ -161,7 +163,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int =
         return Decoded(_flatten(image), width, height, fmt, mode, frames)
     except Exception as exc:
         message = str(exc)
-        if "truncated" in message or isinstance(exc, EOFError):
+        if "truncated" in message.lower() or isinstance(exc, EOFError):
             raise ImageDecodeError(
                 "truncated", f"{fmt or 'image'} file is truncated: {message}"
             ) from exc
