@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SYSTEM_PACKAGES := chromium fonts-noto-cjk
+# libgl1 and libglib2.0-0: OpenCV, which rapidocr-onnxruntime (image OCR) needs, loads them.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0
 
 .PHONY: demo test bench lint system-deps install install-test clean help
 
