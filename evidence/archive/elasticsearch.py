@@ -84,6 +84,7 @@ _WALK_PAGE = 1_000
 _BULK_ACTIONS = 500
 _BULK_BYTES = 8 * 1024 * 1024
 _SAVE_ATTEMPTS = 8
+_REPLAY_RUN = 200
 # Statuses that mean "the cluster cannot take this now", not "this request is wrong".
 _UNAVAILABLE_STATUSES = {502, 503, 504}
 
@@ -310,8 +311,11 @@ class ElasticsearchArchive:
         analyzer: str | None = None,
         location: str | None = None,
         owns_client: bool = False,
+        retry_interval: float = 5.0,
     ) -> None:
         self.client = client
+        self.retry_interval = retry_interval
+        self._next_try = 0.0
         self.prefix = prefix
         self.spool = Spool(Path(spool_dir))
         self.location = location or _describe(client)
@@ -510,12 +514,9 @@ class ElasticsearchArchive:
     def _submit(self, record: dict[str, Any]) -> Any:
         """Apply a write now, or spool it when the cluster is down (or older writes wait)."""
         with self._lock:
-            if self._spooled:
-                try:
-                    self.replay_spool()
-                except ArchiveUnavailableError:
-                    self._spool(record)
-                    return None
+            if self._spooled and not self._try_replay():
+                self._spool(record)
+                return None
             if self._batch is not None:
                 return self._batch_add(record)
             try:
@@ -524,32 +525,88 @@ class ElasticsearchArchive:
                 self._spool(record)
                 return None
 
+    def _try_replay(self) -> bool:
+        """Replay the spool unless the cluster failed moments ago; True when it is empty now.
+        The pause keeps a crawl from waiting on a dead cluster's timeout at every write."""
+        if time.monotonic() < self._next_try:
+            return False
+        try:
+            self.replay_spool()
+        except ArchiveUnavailableError:
+            return False
+        return True
+
     def _spool(self, record: dict[str, Any]) -> None:
         with self.spool.locked():
             self.spool.append(record)
         self._spooled = True
+        self._next_try = max(self._next_try, time.monotonic() + self.retry_interval)
         if record["op"] == "begin_pass":
             self._known_passes.add(record["pass_id"])
 
     def replay_spool(self) -> int:
         """Apply spooled writes in order; returns how many. ArchiveUnavailableError when the
-        cluster is still down (what was applied stays applied and is not applied again)."""
+        cluster is still down (what was applied stays applied and is not applied again).
+
+        Runs of saves and errors go out as bulk requests, never two saves of one listing in
+        the same request; anything else is applied on its own, in its place in the order.
+        """
         with self._lock, self.spool.locked():
-            count = 0
-            for number, record in self.spool.pending():
+            pending = self.spool.pending()
+            i = 0
+            while i < len(pending):
+                run: list[tuple[int, dict[str, Any]]] = []
+                keys: set[str] = set()
+                while i < len(pending) and len(run) < _REPLAY_RUN:
+                    record = pending[i][1]
+                    if record["op"] == "save_listing":
+                        key = _doc_key(
+                            record["listing"]["platform"], record["listing"]["listing_id"]
+                        )
+                        if key in keys:
+                            break
+                        keys.add(key)
+                    elif record["op"] != "record_error":
+                        break
+                    run.append(pending[i])
+                    i += 1
+                if not run:
+                    self._replay_one(*pending[i])
+                    i += 1
+                    continue
                 try:
-                    self._apply(record)
+                    actions: list[_Action] = []
+                    for _, record in run:
+                        if record["op"] == "save_listing":
+                            actions.extend(self._plan_save(record)[0])
+                        else:
+                            self._check_pass(record["pass_id"])
+                            actions.append(self._error_action(record))
+                    self._bulk(actions)
                 except ArchiveUnavailableError:
+                    self._next_try = time.monotonic() + self.retry_interval
                     raise
-                except (ValueError, LookupError, ApiError, ApiErrorInBulk, _Conflict) as exc:
-                    # Refused for good (e.g. a review of a listing the cluster never got):
-                    # set aside with the reason, never silently dropped.
-                    self.spool.reject(record, f"{type(exc).__name__}: {exc}")
-                self.spool.mark_replayed(number)
-                count += 1
+                except (*_REFUSED, _Conflict):
+                    # Find which one the cluster refuses: one by one (each is idempotent).
+                    for number, record in run:
+                        self._replay_one(number, record)
+                    continue
+                self.spool.mark_replayed(run[-1][0])
             self.spool.clear()
             self._spooled = False
-            return count
+            return len(pending)
+
+    def _replay_one(self, number: int, record: dict[str, Any]) -> None:
+        try:
+            self._apply(record)
+        except ArchiveUnavailableError:
+            self._next_try = time.monotonic() + self.retry_interval
+            raise
+        except _REFUSED as exc:
+            # Refused for good (e.g. a review of a listing the cluster never got): set aside
+            # with the reason, never silently dropped.
+            self.spool.reject(record, f"{type(exc).__name__}: {exc}")
+        self.spool.mark_replayed(number)
 
     def spooled(self) -> int:
         """How many writes wait in the spool."""
@@ -944,10 +1001,11 @@ class ElasticsearchArchive:
         }
         with self._lock:
             try:
+                if self._spooled and not self._try_replay():
+                    raise ArchiveUnavailableError("older writes wait in the spool")
+                self._flush_batch()
                 if self._spooled:
-                    self.replay_spool()
-                if self._batch is not None:
-                    self._flush_batch()
+                    raise ArchiveUnavailableError("the batch went to the spool")
                 return self._apply(record)
             except ArchiveUnavailableError:
                 # The number is chosen here, after the last one this process knows of; a
@@ -1025,8 +1083,7 @@ class ElasticsearchArchive:
         sha256 = sha256_bytes(data)
         with self._lock:
             if self._spooled:
-                with suppress(ArchiveUnavailableError):
-                    self.replay_spool()
+                self._try_replay()
             if not self._spooled:
                 try:
                     return self._apply_blob({"op": "put_blob", "sha256": sha256, "_data": data})
@@ -1428,6 +1485,8 @@ class ElasticsearchArchive:
         """The last entry. While the cluster is down: the last entry this process stored or
         spooled (so captures can go on chaining offline; one writer per ledger then)."""
         with self._lock:
+            if self._spooled:
+                self._try_replay()
             if not self._spooled:
                 try:
                     return self._ledger_top()[1]
@@ -1444,13 +1503,10 @@ class ElasticsearchArchive:
         if not check_sealed:
             raise ValueError(f"ledger entry {entry.seq} is not sealed with its own hash")
         with self._lock:
-            if self._spooled or self._batch is not None:
-                try:
-                    if self._spooled:
-                        self.replay_spool()
-                    self._flush_batch()
-                except ArchiveUnavailableError:
-                    pass
+            if self._spooled:
+                self._try_replay()
+            if not self._spooled:
+                self._flush_batch()
             if not self._spooled:
                 try:
                     self._apply_ledger({"op": "append_ledger", "entry": entry.to_dict()})
@@ -1582,6 +1638,17 @@ class ApiErrorInBulk(RuntimeError):
         reason = error.get("reason", error) if isinstance(error, dict) else error
         super().__init__(f"{op} {result.get('_index')}/{result.get('_id')}: {reason}")
         self.result = result
+
+
+# What a replay sets aside as refused for good (anything else stops the replay).
+_REFUSED: tuple[type[BaseException], ...] = (
+    ValueError,
+    LookupError,
+    FileNotFoundError,
+    ApiError,
+    ApiErrorInBulk,
+    LedgerConflictError,  # an entry chained offline onto a head another writer extended
+)
 
 
 # --- helpers ----------------------------------------------------------------------------------
