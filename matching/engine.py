@@ -13,6 +13,8 @@ from pathlib import Path
 from marketguard.models import SEVERITY_ORDER, Flag, Listing
 from matching.catalogue import Catalogue, Category, load_catalogue
 from matching.context import EMPTY_CONTEXT, MatchContext
+from matching.input_checks import input_warnings
+from matching.risk import NO_RISK, RiskScore
 from matching.rule_book import RuleBook, load_rules
 from matching.rules.base import ListingView, Rule
 from matching.text import WordFinder, fold_width, word_key
@@ -22,6 +24,10 @@ from matching.text import WordFinder, fold_width, word_key
 class MatchResult:
     category: str  # catalogue category id, "" when no category fits
     flags: list[Flag] = field(default_factory=list)  # most severe first
+    risk: RiskScore = NO_RISK  # the flags combined into 0-100, explained
+    # Input the rules could not read as given (a negative or absurd price, a title that is not
+    # text): said plainly instead of crashing or flagging; the pass records them.
+    warnings: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> bool:
@@ -38,6 +44,8 @@ class Matcher:
         self.catalogue = catalogue
         self.rules = rules
         self._rules: tuple[Rule, ...] = rules.rules
+        self._risk = rules.risk
+        self._unflagged = RiskScore(0, rules.risk.default_threshold)
         self._keywords = WordFinder({kw: c for c in catalogue.categories for kw in c.keywords})
         vetoes: dict[str, frozenset[str]] = {}
         for category in catalogue.categories:
@@ -74,7 +82,17 @@ class Matcher:
                 flags.append(flag)
         if len(flags) > 1:
             flags.sort(key=lambda f: -SEVERITY_ORDER.get(f.severity, 0))  # stable: rule order
-        return MatchResult(category=category.id if category else "", flags=flags)
+        return MatchResult(
+            category=category.id if category else "",
+            flags=flags,
+            risk=self._risk.score(flags, category) if flags else self._no_risk(category),
+            warnings=input_warnings(listing),
+        )
+
+    def _no_risk(self, category: Category | None) -> RiskScore:
+        if category is None or category.risk_threshold is None:
+            return self._unflagged
+        return RiskScore(0, category.risk_threshold)
 
     def _categorize(self, title_f: str, search_keyword: str) -> Category | None:
         """The category whose title keyword comes first in the title (the longest keyword at

@@ -7,9 +7,10 @@ and the field, not halfway through a monitoring pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from matching.risk import RiskModel, load_risk
 from matching.rules import RULE_IDS, RULE_MODULES
 from matching.rules.base import SEVERITIES, Rule, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
@@ -26,6 +27,7 @@ class RuleBook:
     version: int
     rules: tuple[Rule, ...]  # enabled rules, in run order
     source: str = ""
+    risk: RiskModel = field(default_factory=RiskModel)
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -36,7 +38,7 @@ def load_rules(path: Path | None = None) -> RuleBook:
     """Load and validate a rules file (default: the bundled matching/data/rules.yaml)."""
     source = path or DEFAULT_RULES_PATH
     root = load_yaml(source, RulesError)
-    top = root.fields(required=("version", "ccc_text", "rules"))
+    top = root.fields(required=("version", "ccc_text", "rules"), optional=("risk",))
     version = top["version"].integer(minimum=1)
     shared = Shared(scanner=CccScanner.from_yaml(top["ccc_text"]), rule_ids=frozenset(RULE_IDS))
     modules = {module.RULE_ID: module for module in RULE_MODULES}
@@ -74,4 +76,5 @@ def load_rules(path: Path | None = None) -> RuleBook:
             "keep every rule and write enabled: false to switch one off"
         )
     rules = tuple(rule for rule_id in RULE_IDS if (rule := built[rule_id]) is not None)
-    return RuleBook(version=version, rules=rules, source=str(source))
+    risk = load_risk(top.get("risk"), frozenset(RULE_IDS))
+    return RuleBook(version=version, rules=rules, source=str(source), risk=risk)

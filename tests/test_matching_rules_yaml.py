@@ -32,13 +32,31 @@ def test_bundled_rules_load_in_run_order() -> None:
     book = load_rules()
     assert book.rule_ids == RULE_IDS
     assert book.rule_ids[-1] == "COUNTERFEIT_WORDING"  # weighs the other rules' flags
-    assert set(RULE_IDS) == {
+    # The ids fixed for the evaluation set, the engine and the workspace (issue 4).
+    assert {
         "CCC_MISSING",
         "CCC_NUMBER_INVALID",
+        "CCC_FALSE_CLAIM",
+        "CCC_ABOLISHED_MARK",
+        "CCC_CERT_NOT_FOUND",
+        "CCC_CERT_STATUS",
+        "CCC_CERT_MISMATCH",
+        "BRAND_LOOKALIKE",
+        "MAKER_INFO_MISSING",
+        "FERTILIZER_LICENCE_MISSING",
+        "FERTILIZER_NUTRIENT_MISMATCH",
+        "FERTILIZER_BANNED_WORDING",
+        "PESTICIDE_REG_INVALID",
+        "CHILD_SEAT_CUSHION",
         "COUNTERFEIT_WORDING",
         "PRICE_TOO_LOW",
+        "PRICE_OUTLIER_PEERS",
         "SELLER_RISK",
-    }
+        "SELLER_NO_LICENCE",
+        "SELLER_HOTSPOT_REGION",
+        "SELLER_REPEAT_OFFENDER",
+        "SELLER_NETWORK",
+    } <= set(RULE_IDS)
 
 
 def test_every_rule_carries_officer_texts_and_a_legal_basis() -> None:
@@ -97,11 +115,11 @@ def test_a_rule_can_be_switched_off(tmp_path: Path) -> None:
             "rules: missing rule(s) CCC_NUMBER_INVALID",
         ),
         (
-            lambda d: d["rules"].append({"id": "PRICE_TOO_HIGH"}),
+            lambda d: d["rules"].insert(5, {"id": "PRICE_TOO_HIGH"}),
             "rules[5].id: unknown rule id 'PRICE_TOO_HIGH'",
         ),
         (
-            lambda d: d["rules"].append(dict(rule(d, "SELLER_RISK"))),
+            lambda d: d["rules"].insert(5, dict(rule(d, "SELLER_RISK"))),
             "rules[5].id: rule SELLER_RISK is defined twice",
         ),
         (

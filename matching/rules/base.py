@@ -99,7 +99,6 @@ class ListingView:
             self._crawl_date = crawl_day(self.listing.crawled_at)
         return self._crawl_date
 
-
     @property
     def text_fields(self) -> tuple[tuple[str, str, str], ...]:
         """(field, text, width-folded text) for the title, the description and the text read

@@ -26,6 +26,9 @@ PROBLEMS = {
     "year_too_early": ("number", "year", "first_year"),
     "year_in_future": ("number", "year", "crawl_year"),
 }
+# Optional: digits 7-10 against the catalogue's ccc_codes for the category (UNCONFIRMED codes, so
+# the check runs only where rules.yaml gives its text and the catalogue lists codes).
+OPTIONAL_PROBLEMS = {"category_code": ("number", "code", "codes", "category_name")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +57,25 @@ class CccNumberRule:
 
     def check(self, ctx: ListingView) -> Flag | None:
         crawl_year = ctx.crawl_date.year
+        category = ctx.category
         for number in self.scanner.facts(ctx).numbers:
             problem = self.problem(number.token, crawl_year)
+            if (
+                problem is None
+                and category is not None
+                and category.ccc_codes
+                and "category_code" in self.problems
+                and number.token[6:10] not in category.ccc_codes
+            ):
+                problem = (
+                    "category_code",
+                    {
+                        "number": number.token,
+                        "code": number.token[6:10],
+                        "codes": "/".join(category.ccc_codes),
+                        "category_name": category.name,
+                    },
+                )
             if problem is None:
                 continue
             kind, values = problem
@@ -84,9 +104,13 @@ class CccNumberRule:
 
 
 def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> CccNumberRule:
-    problems_node = fields["problems"].fields(required=tuple(PROBLEMS))
+    problems_node = fields["problems"].fields(
+        required=tuple(PROBLEMS), optional=tuple(OPTIONAL_PROBLEMS)
+    )
     problems: dict[str, ProblemText] = {}
-    for kind, placeholders in PROBLEMS.items():
+    for kind, placeholders in (PROBLEMS | OPTIONAL_PROBLEMS).items():
+        if kind not in problems_node:
+            continue
         pair = problems_node[kind].fields(required=("zh", "en"))
         problems[kind] = ProblemText(
             zh=pair["zh"].template(placeholders), en=pair["en"].template(placeholders)

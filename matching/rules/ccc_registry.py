@@ -1,0 +1,64 @@
+"""Shared by the certificate-registry rules: which claimed numbers to look up, and the
+listing's own model and maker, read the same way for all three rules.
+
+Only well-formed numbers (16 digits, plausible year) are looked up: a malformed one is
+CCC_NUMBER_INVALID's case. Without a registry in the MatchContext the three rules stay silent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+from matching.context import CertificateRecord
+from matching.rules.base import ListingView
+from matching.rules.ccc_certificate import CccScanner, CertNumber
+
+MODEL_KEYS = frozenset({"型号", "规格型号", "产品型号", "型號", "model", "Model", "MODEL"})
+MAKER_KEYS = frozenset(
+    {"生产企业", "生产厂家", "生产商", "制造商", "厂名", "厂家", "生产者", "制造企业", "委托方"}
+)
+_MODEL_NOISE = re.compile(r"[\s\-_/.·]")
+_COMPANY_SUFFIX = re.compile(r"(股份)?(有限责任公司|有限公司|公司|集团|厂)$")
+
+
+def registry_hits(
+    ctx: ListingView, scanner: CccScanner
+) -> Iterator[tuple[CertNumber, CertificateRecord | None]]:
+    """(claimed number, registry record or None) for each well-formed number, each once."""
+    registry = ctx.context.registry
+    if not registry:
+        return
+    seen: set[str] = set()
+    year = ctx.crawl_date.year
+    for number in scanner.facts(ctx).numbers:
+        token = number.token
+        if token in seen or not (token.isascii() and token.isdigit() and len(token) == 16):
+            continue
+        if not 2001 <= int(token[:4]) <= year:
+            continue
+        seen.add(token)
+        yield number, registry.get(token)
+
+
+def model_key(text: str) -> str:
+    return _MODEL_NOISE.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
+def listing_model(ctx: ListingView) -> str:
+    model = ctx.listing.model
+    if isinstance(model, str) and model.strip():
+        return model.strip()
+    found = ctx.attribute(MODEL_KEYS)
+    return found[1].strip() if found else ""
+
+
+def listing_maker(ctx: ListingView) -> str:
+    found = ctx.attribute(MAKER_KEYS)
+    return found[1].strip() if found else ""
+
+
+def company_key(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name).replace(" ", "")
+    return _COMPANY_SUFFIX.sub("", text)

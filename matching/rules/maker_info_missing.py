@@ -1,0 +1,85 @@
+"""MAKER_INFO_MISSING: no maker name, address or standard number where the label must show them.
+
+For categories with ``maker_info_required`` (fertilizer, pesticides, food-contact products ...):
+SAMR told platforms in 2024 to delist listings with no maker name/address or no standard. Each
+item counts as shown when an attribute key names it (生产企业, 厂址, 执行标准 ...) with a value,
+or the text (title, description, text read from images) shows it (a 有限公司 name, a street
+address, a GB/Q standard number). The rule fires when at least ``min_missing`` items are missing
+(rules.yaml): one missing item is often only a page layout choice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from marketguard.models import Flag
+from matching.rules.base import ListingView, RuleText, Shared
+from matching.text import shorten
+from matching.yaml_schema import Node
+
+RULE_ID = "MAKER_INFO_MISSING"
+PARAMS_REQUIRED = ("items", "min_missing")
+PARAMS_OPTIONAL: tuple[str, ...] = ()
+PLACEHOLDERS = ("missing", "category_name")
+ITEMS = ("maker", "address", "standard")
+
+
+class _Item:
+    __slots__ = ("keys", "name_en", "name_zh", "pattern")
+
+    def __init__(self, keys: tuple[str, ...], pattern: str, zh: str, en: str) -> None:
+        self.keys = keys
+        self.pattern = re.compile(pattern)
+        self.name_zh = zh
+        self.name_en = en
+
+
+class MakerInfoMissingRule:
+    rule_id = RULE_ID
+
+    def __init__(self, text: RuleText, *, items: dict[str, _Item], min_missing: int) -> None:
+        self.text = text
+        self.items = items
+        self.min_missing = min_missing
+
+    def check(self, ctx: ListingView) -> Flag | None:
+        category = ctx.category
+        if category is None or not category.maker_info_required:
+            return None
+        missing = [item for item in self.items.values() if not self._shown(ctx, item)]
+        if len(missing) < self.min_missing:
+            return None
+        return self.text.flag(
+            snippet=shorten(ctx.title, 60),
+            field="title",
+            missing="、".join(m.name_zh for m in missing),
+            category_name=category.name,
+            en={"missing": ", ".join(m.name_en for m in missing)},
+        )
+
+    @staticmethod
+    def _shown(ctx: ListingView, item: _Item) -> bool:
+        for _, key_f, value, value_f in ctx.attributes:
+            if value.strip() and any(k in key_f for k in item.keys):
+                return True
+            if item.pattern.search(value_f):
+                return True
+        return any(item.pattern.search(text_f) for _, _, text_f in ctx.text_fields)
+
+
+def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> MakerInfoMissingRule:
+    items: dict[str, _Item] = {}
+    for name, node in fields["items"].fields(required=ITEMS).items():
+        f = node.fields(required=("keys", "pattern", "zh", "en"))
+        pattern = f["pattern"].text()
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            f["pattern"].fail(f"not a valid regular expression: {exc}")
+        items[name] = _Item(
+            f["keys"].texts(non_empty=True), pattern, f["zh"].text(), f["en"].text()
+        )
+    min_missing = fields["min_missing"].integer(minimum=1)
+    if min_missing > len(ITEMS):
+        fields["min_missing"].fail(f"expected at most {len(ITEMS)}")
+    return MakerInfoMissingRule(text, items=items, min_missing=min_missing)
