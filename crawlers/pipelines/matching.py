@@ -7,14 +7,18 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
+from crawlers.pipelines.images import take_image_findings
 from marketguard.models import Assessment, Listing
+from matching.context import EMPTY_CONTEXT, MatchContext
 from matching.engine import Matcher
 
 
 class MatchPipeline:
     def __init__(self, matcher: Matcher, crawler: Crawler) -> None:
         self.matcher = matcher
+        self.crawler = crawler
         self.stats = crawler.stats
+        self.context: MatchContext = EMPTY_CONTEXT  # pass-wide facts; images are per listing
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
@@ -28,6 +32,10 @@ class MatchPipeline:
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Listing):
             return item
-        result = self.matcher.match(item)
+        images = take_image_findings(self.crawler, item)  # from ImagePipeline, when it ran
+        context = self.context.for_listing(images=images.signals) if images else self.context
+        result = self.matcher.match(item, context)
         item.category = result.category
-        return Assessment(listing=item, flags=result.flags)
+        return Assessment(
+            listing=item, flags=result.flags, errors=list(images.errors) if images else []
+        )

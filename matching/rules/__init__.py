@@ -24,6 +24,8 @@ from matching.rules import (
     fertilizer_banned_wording,
     fertilizer_licence_missing,
     fertilizer_nutrient_mismatch,
+    image_official_reused,
+    image_shared_across_shops,
     maker_info_missing,
     pesticide_reg_invalid,
     price_anomaly,
@@ -57,6 +59,8 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     seller_hotspot_region,
     seller_repeat_offender,
     seller_network,
+    image_official_reused,
+    image_shared_across_shops,
     counterfeit_wording,
 )
 RULE_IDS: tuple[str, ...] = tuple(module.RULE_ID for module in RULE_MODULES)

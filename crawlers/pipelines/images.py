@@ -1,0 +1,271 @@
+"""Pipeline step before matching: fetch a listing's images, hash them, look them up, maybe OCR.
+
+For each Listing (at most ``MARKETGUARD_IMAGES_PER_LISTING`` distinct image URLs):
+
+1. fetch through Scrapy's downloader (robots.txt, retries, throttling as for pages), bounded by
+   ``MARKETGUARD_IMAGE_MAX_BYTES`` and ``MARKETGUARD_IMAGE_TIMEOUT``;
+2. hash (matching.image_hash: pHash of the 8 mirror/rotation variants, colour grid);
+3. look the picture up in the reference library (home/refs.db) and record it in the seen-image
+   index (home/seen_images.db), with the radius and colour tolerance of the IMAGE_* rules;
+4. OCR (``MARKETGUARD_OCR``): ``auto`` reads images only of listings whose category needs CCC
+   or maker information, skipping pictures that are genuine reference photos; ``always``;
+   ``never``.
+
+The result travels to MatchPipeline as ``ImageSignal``s (``take_image_findings``). A picture
+that cannot be fetched or decoded becomes a ``PageError(kind="image")``, counted and stored with
+the listing; nothing here stops the listing or the pass.
+
+CPU work (decoding, hashing, SQLite lookups, OCR) runs in two worker threads, one for hashing
+and one for OCR, so the crawl's event loop keeps fetching meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+
+from marketguard.image_index import ReferenceLibrary, SeenImages
+from marketguard.models import Listing, PageError
+from matching.context import ImageSignal, ReferenceMatch, seller_key
+from matching.engine import Matcher
+from matching.image_hash import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageHashes, hash_image
+from matching.image_text import OcrReader, OcrResult
+from matching.rules.base import crawl_day
+
+logger = logging.getLogger(__name__)
+
+OCR_MODES = ("auto", "always", "never")
+_FINDINGS_ATTR = "_marketguard_image_findings"
+
+
+@dataclass(slots=True)
+class ImageFindings:
+    signals: tuple[ImageSignal, ...] = ()
+    errors: list[PageError] = field(default_factory=list)
+
+
+def take_image_findings(crawler: Crawler, listing: Listing) -> ImageFindings | None:
+    """What the image step found for ``listing`` (once; None when it did not run)."""
+    store: dict[int, ImageFindings] | None = getattr(crawler, _FINDINGS_ATTR, None)
+    return store.pop(id(listing), None) if store else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Thresholds:
+    ref_radius: int
+    ref_colour: int
+    shared_radius: int
+    shared_colour: int
+
+
+def _thresholds(matcher: Matcher) -> _Thresholds:
+    """The IMAGE_* rules' radii: the search here must reach as far as the rules look."""
+    by_id: dict[str, Any] = {rule.rule_id: rule for rule in matcher.rules.rules}
+    ref = by_id.get("IMAGE_OFFICIAL_REUSED")
+    shared = by_id.get("IMAGE_SHARED_ACROSS_SHOPS")
+    return _Thresholds(
+        ref_radius=ref.max_distance if ref else -1,
+        ref_colour=ref.colour_tolerance if ref else 4,
+        shared_radius=shared.max_distance if shared else -1,
+        shared_colour=shared.colour_tolerance if shared else 4,
+    )
+
+
+class ImagePipeline:
+    def __init__(
+        self,
+        crawler: Crawler,
+        matcher: Matcher,
+        home: Path,
+        *,
+        ocr: str = "auto",
+        max_bytes: int = 8_000_000,
+        timeout: float = 15.0,
+        per_listing: int = 6,
+        ocr_per_listing: int = 3,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if ocr not in OCR_MODES:
+            raise ValueError(f"MARKETGUARD_OCR must be one of {', '.join(OCR_MODES)}, got {ocr!r}")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.matcher = matcher
+        self.thresholds = _thresholds(matcher)
+        self.home = home
+        self.ocr_mode = ocr
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.per_listing = per_listing
+        self.ocr_per_listing = ocr_per_listing
+        self.max_pixels = max_pixels
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-image-hash")
+        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-image-ocr")
+        self._refs: ReferenceLibrary | None = None
+        self._seen: SeenImages | None = None
+        self._ocr: OcrReader | None = None
+        self._findings: dict[int, ImageFindings] = {}
+        setattr(crawler, _FINDINGS_ATTR, self._findings)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ImagePipeline:
+        s = crawler.settings
+        catalogue, rules = s.get("MARKETGUARD_CATALOGUE"), s.get("MARKETGUARD_RULES")
+        matcher = Matcher.load(
+            Path(catalogue) if catalogue else None, Path(rules) if rules else None
+        )
+        return cls(
+            crawler,
+            matcher,
+            Path(s["MARKETGUARD_HOME"]),
+            ocr=s.get("MARKETGUARD_OCR", "auto"),
+            max_bytes=s.getint("MARKETGUARD_IMAGE_MAX_BYTES", 8_000_000),
+            timeout=s.getfloat("MARKETGUARD_IMAGE_TIMEOUT", 15.0),
+            per_listing=s.getint("MARKETGUARD_IMAGES_PER_LISTING", 6),
+            ocr_per_listing=s.getint("MARKETGUARD_OCR_PER_LISTING", 3),
+        )
+
+    def open_spider(self) -> None:
+        self._refs = ReferenceLibrary.in_home(self.home)
+        self._seen = SeenImages.in_home(self.home)
+
+    async def close_spider(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Close the databases on the thread that used them, after its queued work.
+        await loop.run_in_executor(self._hasher, self._close_stores)
+        self._hasher.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        self._findings.clear()
+
+    def _close_stores(self) -> None:
+        for store in (self._refs, self._seen):
+            if store is not None:
+                store.close()
+        self._refs = self._seen = None
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Listing):
+            return item
+        urls = list(dict.fromkeys(u for u in item.image_urls if isinstance(u, str) and u))
+        if not urls:
+            return item
+        findings = ImageFindings()
+        self._findings[id(item)] = findings
+        fetched = await asyncio.gather(*(self._fetch(url) for url in urls[: self.per_listing]))
+        loop = asyncio.get_running_loop()
+        shop = seller_key(item.platform, item.seller.seller_id) if item.seller else ""
+        wants_ocr = self._wants_ocr(item)
+        signals: list[ImageSignal] = []
+        read = 0
+        for url, body, problem in fetched:
+            if body is None:
+                findings.errors.append(self._error(url, problem))
+                signals.append(ImageSignal(url=url, error=problem))
+                continue
+            try:
+                hashes, refs, shared = await loop.run_in_executor(
+                    self._hasher, self._hash_and_look_up, body, url, shop, item.key
+                )
+            except ImageDecodeError as exc:
+                self.stats.inc_value(f"marketguard/images/unreadable/{exc.kind}")
+                findings.errors.append(self._error(url, f"{exc.kind}: {exc}"))
+                signals.append(ImageSignal(url=url, error=f"{exc.kind}: {exc}"))
+                continue
+            except Exception as exc:  # a store or library bug must not cost us the listing
+                logger.exception("image step failed for %s", url)
+                message = f"{type(exc).__name__}: {exc}"
+                findings.errors.append(self._error(url, message))
+                signals.append(ImageSignal(url=url, error=message))
+                continue
+            self.stats.inc_value("marketguard/images/hashed")
+            ocr: OcrResult | None = None
+            if wants_ocr and read < self.ocr_per_listing and not refs and not hashes.blank:
+                read += 1
+                try:
+                    ocr = await loop.run_in_executor(self._reader_pool, self._read, body)
+                    self.stats.inc_value("marketguard/images/ocr")
+                except Exception as exc:
+                    logger.warning("OCR failed for %s: %s", url, exc)
+                    findings.errors.append(self._error(url, f"OCR: {exc}"))
+            signals.append(
+                ImageSignal(
+                    url=url,
+                    phash=hashes.phash,
+                    reference_matches=refs,
+                    shared_with_sellers=shared,
+                    ocr_text=ocr.text if ocr else "",
+                    ccc_mark=bool(ocr and ocr.ccc_mark),
+                )
+            )
+        findings.signals = tuple(signals)
+        return item
+
+    def _wants_ocr(self, listing: Listing) -> bool:
+        if self.ocr_mode != "auto":
+            return self.ocr_mode == "always"
+        category = self.matcher.categorize(listing)
+        if category is None:
+            return False
+        return category.maker_info_required or category.ccc_required_on(
+            crawl_day(listing.crawled_at)
+        )
+
+    async def _fetch(self, url: str) -> tuple[str, bytes | None, str]:
+        engine = self.crawler.engine
+        assert engine is not None
+        request = Request(
+            url,
+            meta={
+                "download_maxsize": self.max_bytes,
+                "download_timeout": self.timeout,
+                "max_retry_times": 1,
+            },
+            dont_filter=True,
+        )
+        try:
+            response = await engine.download_async(request)
+        except Exception as exc:
+            return url, None, f"fetch failed: {type(exc).__name__}: {exc}"
+        if response.status != 200:
+            return url, None, f"HTTP {response.status}"
+        body = response.body
+        if not body:
+            return url, None, "empty response"
+        return url, body, ""
+
+    def _hash_and_look_up(
+        self, body: bytes, url: str, shop: str, listing_key: str
+    ) -> tuple[ImageHashes, tuple[ReferenceMatch, ...], frozenset[str]]:
+        hashes = hash_image(body, max_pixels=self.max_pixels)
+        refs: tuple[ReferenceMatch, ...] = ()
+        shared: frozenset[str] = frozenset()
+        if hashes.blank:
+            return hashes, refs, shared
+        t = self.thresholds
+        if self._refs is not None and t.ref_radius >= 0 and len(self._refs):
+            refs = self._refs.find(hashes, radius=t.ref_radius, colour_tolerance=t.ref_colour)
+        if self._seen is not None and t.shared_radius >= 0 and shop:
+            shared = self._seen.observe(
+                shop,
+                listing_key,
+                url,
+                hashes,
+                radius=t.shared_radius,
+                colour_tolerance=t.shared_colour,
+            )
+        return hashes, refs, shared
+
+    def _read(self, body: bytes) -> OcrResult:
+        if self._ocr is None:
+            self._ocr = OcrReader(max_pixels=self.max_pixels, threads=1)
+        return self._ocr.read(body)
+
+    def _error(self, url: str, message: str) -> PageError:
+        self.stats.inc_value("marketguard/images/errors")
+        return PageError(url=url, kind="image", message=message)
