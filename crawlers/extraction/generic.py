@@ -86,8 +86,10 @@ def listing_from_text(
         selector = Selector(text=text or "<html></html>", base_url=url)
         if not title:
             title = _fallback_title(selector)
-        if not price.ok and (fallback := _fallback_price(selector)).ok:
-            price = fallback
+        if not price.ok:
+            fallback = _fallback_price(selector)
+            if fallback.ok or not product.found:
+                price = fallback
         if "html" not in result.sources and (title or price.ok):
             result.sources.append("html")
     if not title:
@@ -133,10 +135,12 @@ def _fallback_title(selector: Selector) -> str:
 
 
 def _fallback_price(selector: Selector) -> PriceReading:
+    first_problem = ""
     for query in _PRICE_XPATH:
         text = " ".join(t.strip() for t in selector.xpath(query).getall() if t.strip())
         if text:
             reading = parse_price(text)
             if reading.ok:
                 return reading
-    return PriceReading(None, problem="no price found in the page's markup")
+            first_problem = first_problem or reading.problem
+    return PriceReading(None, problem=first_problem or "no price found in the page's markup")

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import extruct
+from extruct.jsonld import JsonLdExtractor
 from extruct.utils import parse_html, parse_xmldom_html
+from lxml import etree
 
 from crawlers.extraction.prices import PriceReading, parse_price
 
@@ -31,6 +33,8 @@ _MARKERS = {
     "opengraph": ("og:", "product:"),
 }
 _ORDER = ("json-ld", "microdata", "rdfa", "opengraph")
+_JSON_LD = JsonLdExtractor()
+_JSON_LD_SCRIPTS = etree.XPath('descendant-or-self::script[@type="application/ld+json"]')
 
 
 @dataclass(slots=True)
@@ -67,18 +71,33 @@ def extract_product(html: str, url: str) -> ProductData:
         result.problems.append(f"markup: {type(exc).__name__}: {exc}")
         return result
     for syntax in wanted:
-        try:
-            data = extruct.extract(tree, base_url=url, syntaxes=[syntax], uniform=True)
-        except Exception as exc:  # one broken block must not hide the other syntaxes
-            result.problems.append(f"{syntax}: {type(exc).__name__}: {exc}")
-            continue
-        items = data.get(syntax) or []
+        if syntax == "json-ld":
+            items = _json_ld_items(tree, result.problems)
+        else:
+            try:
+                data = extruct.extract(tree, base_url=url, syntaxes=[syntax], uniform=True)
+            except Exception as exc:  # one broken syntax must not hide the others
+                result.problems.append(f"{syntax}: {type(exc).__name__}: {exc}")
+                continue
+            items = data.get(syntax) or []
         if syntax == "rdfa":
             items = _rdfa_objects(items)
         product = _opengraph_product(items) if syntax == "opengraph" else _find_product(items)
         if product and _merge(result, product):
             result.sources.append(syntax)
     return result
+
+
+def _json_ld_items(tree: Any, problems: list[str]) -> list[Any]:
+    """Every JSON-LD block's items; a block that is not JSON is reported and skipped alone
+    (extruct would drop all of the page's blocks with it)."""
+    items: list[Any] = []
+    for number, node in enumerate(_JSON_LD_SCRIPTS(tree), 1):
+        try:
+            items.extend(_JSON_LD._extract_items(node))
+        except Exception as exc:
+            problems.append(f"json-ld block {number}: {type(exc).__name__}: {exc}")
+    return items
 
 
 # --- finding the product ------------------------------------------------------------------------

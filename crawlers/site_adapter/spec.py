@@ -319,6 +319,13 @@ class _Reader:
             if not path.is_file():
                 raise self.error(f"login.{key}", f"file not found: {path}")
             paths[key] = path
+        if paths["cookies_file"] is not None:
+            from crawlers.site_adapter.login import CookieFileError, load_cookies
+
+            try:
+                load_cookies(paths["cookies_file"])
+            except (CookieFileError, UnicodeDecodeError) as exc:
+                raise self.error("login.cookies_file", str(exc)) from exc
         return LoginSpec(**paths)
 
     def search(self, raw: Any) -> SearchSpec:
