@@ -278,6 +278,7 @@ class Assessment:
     flags: list[Flag] = field(default_factory=list)
     evidence: Evidence | None = None
     errors: list[PageError] = field(default_factory=list)
+    risk_score: int | None = None  # 0-100 from matching.risk; None when not scored
 
 
 def _to_jsonable(value: Any) -> Any:

@@ -579,7 +579,18 @@ def expected_order(predicate: Callable[[int], bool] | None = None) -> list[str]:
     """Listing ids in queue order, computed in Python from how big_store built them."""
     flagged = [n for n in range(BIG) if n % 10 != 9 and (predicate is None or predicate(n))]
     rank = {"high": 0, "medium": 1, "low": 2}
-    return [str(n) for n in sorted(flagged, key=lambda n: (rank[SEVERITIES[n % 3]], -n))]
+    points = {"high": 45, "medium": 25, "low": 10}
+
+    def risk(n: int) -> int:  # the score the store implies when the caller gives none
+        shares = [points[SEVERITIES[n % 3]]] + ([points["low"]] if n % 5 == 0 else [])
+        remaining = 100.0
+        for share in shares:
+            remaining -= remaining * share / 100
+        return round(100 - remaining)
+
+    return [
+        str(n) for n in sorted(flagged, key=lambda n: (-risk(n), rank[SEVERITIES[n % 3]], -n))
+    ]
 
 
 def test_deep_pages_of_a_big_store_are_exact(big_store: SqliteArchive) -> None:

@@ -16,6 +16,29 @@ from evidence.ledger import LedgerConflictError as LedgerConflictError
 from evidence.ledger import LedgerEntry
 from marketguard.models import Evidence, Flag, Listing, PageError, Review
 
+# Default points per severity when a caller stores flags without a risk score (the same defaults
+# as matching/risk.py; the store does not import matching, data flows the other way).
+_IMPLIED_POINTS = {"high": 45, "medium": 25, "low": 10}
+
+
+def implied_risk_score(flags: list[Flag]) -> int:
+    """0-100 from the flags' severities, one rule counted once, combined noisy-OR."""
+    best: dict[str, int] = {}
+    for flag in flags:
+        points = _IMPLIED_POINTS.get(flag.severity, 0)
+        best[flag.rule_id] = max(points, best.get(flag.rule_id, 0))
+    remaining = 100.0
+    for points in best.values():
+        remaining -= remaining * points / 100
+    return round(100 - remaining)
+
+
+def clamp_risk_score(score: int | None, flags: list[Flag]) -> int:
+    """The score to store: the caller's, bounded to 0-100, or the one implied by the flags."""
+    if score is None or isinstance(score, bool):
+        return implied_risk_score(flags)
+    return max(0, min(100, int(score)))
+
 
 class UnknownListingError(LookupError):
     """A write (a review) names a listing the store has never seen."""
@@ -51,6 +74,7 @@ class FlaggedRow:
     last_seen: datetime
     decision: str | None  # latest review decision, None when not reviewed
     screenshot_sha256: str | None  # latest capture's full-page screenshot
+    risk_score: int = 0  # 0-100 (matching/risk.py); the queue is ordered by it
 
 
 @dataclass(slots=True)
@@ -65,6 +89,7 @@ class ListingRecord:
     evidence: list[Evidence]  # newest first
     reviews: list[Review]  # newest first
     gone_at: datetime | None = None  # set when a complete pass no longer found it
+    risk_score: int = 0  # 0-100, as stored with the latest save
 
 
 @dataclass(slots=True)
@@ -119,8 +144,14 @@ class Archive(Protocol):
         flags: list[Flag],
         evidence: Evidence | None = None,
         pass_id: int | None = None,
+        risk_score: int | None = None,
     ) -> SavedListing:
-        """Upsert by (platform, listing_id), keeping earlier versions; one atomic write."""
+        """Upsert by (platform, listing_id), keeping earlier versions; one atomic write.
+
+        ``risk_score`` (0-100) is the listing's current score; None stores the score implied
+        by the flags' severities (high 45, medium 25, low 10, combined like matching.risk with
+        its default points), so callers that do not score still get a sensible queue order.
+        """
         ...
 
     def record_error(self, error: PageError, pass_id: int | None = None) -> None: ...
@@ -170,7 +201,10 @@ class Archive(Protocol):
         ...
 
     # --- reads and decisions for the review workspace ----------------------------------
-    def flagged(self, query: QueueFilter) -> list[FlaggedRow]: ...
+    def flagged(self, query: QueueFilter) -> list[FlaggedRow]:
+        """A page of the review queue: risk score first (highest first), then severity, then
+        the most recently seen, then newest id; filters from ``query``."""
+        ...
 
     def count_flagged(self, query: QueueFilter) -> int: ...
 
@@ -187,6 +221,12 @@ class Archive(Protocol):
 
     def facets(self) -> dict[str, dict[str, int]]:
         """Counts of flagged listings by "category" and by "rule" (for the queue's filters)."""
+        ...
+
+    def confirmed_seller_ids(self) -> set[str]:
+        """Sellers with a listing whose latest review decision is "confirmed", as
+        "platform:seller_id" (matching.context.seller_key): the repeat offenders (回头看).
+        Listings without a seller id are left out."""
         ...
 
     # --- evidence records -----------------------------------------------------------------

@@ -34,6 +34,7 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    clamp_risk_score,
 )
 from evidence.hashing import sha256_bytes
 from evidence.ledger import LedgerEntry, check_extends
@@ -48,7 +49,7 @@ from marketguard.models import (
 )
 
 DB_NAME = "marketguard.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -208,8 +209,37 @@ _SCHEMA_V3 = [
     "CREATE INDEX evidence_by_case ON evidence (case_id, started_at, id) WHERE case_id <> ''",
 ]
 
+# The risk score (matching/risk.py) orders the queue. Listings stored before it get the score
+# their severity implies on its own (45/25/10), which keeps their old relative order.
+_SCHEMA_V4 = [
+    "ALTER TABLE listings ADD COLUMN risk_score INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE listing_rules ADD COLUMN risk_score INTEGER NOT NULL DEFAULT 0",
+    """UPDATE listings SET risk_score =
+         CASE max_severity WHEN 3 THEN 45 WHEN 2 THEN 25 WHEN 1 THEN 10 ELSE 0 END""",
+    """UPDATE listing_rules SET risk_score =
+         (SELECT l.risk_score FROM listings l WHERE l.id = listing_rules.listing_pk)""",
+    """CREATE INDEX listings_risk_queue ON listings
+         (risk_score DESC, max_severity DESC, last_seen DESC, id DESC) WHERE max_severity > 0""",
+    """CREATE INDEX listings_category_risk_queue ON listings
+         (category, risk_score DESC, max_severity DESC, last_seen DESC, id DESC)
+         WHERE max_severity > 0""",
+    """CREATE INDEX listings_decision_risk_queue ON listings
+         (decision, risk_score DESC, max_severity DESC, last_seen DESC, id DESC)
+         WHERE max_severity > 0""",
+    """CREATE INDEX listing_rules_risk_queue ON listing_rules
+         (rule_id, risk_score DESC, max_severity DESC, last_seen DESC, listing_pk DESC)""",
+    """CREATE INDEX listing_rules_category_risk_queue ON listing_rules
+         (rule_id, category, risk_score DESC, max_severity DESC, last_seen DESC,
+          listing_pk DESC)""",
+]
+
 # version -> script (or statement list) bringing the schema from version - 1 to version
-_MIGRATIONS: dict[int, str | list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_MIGRATIONS: dict[int, str | list[str]] = {
+    1: _SCHEMA_V1,
+    2: _SCHEMA_V2,
+    3: _SCHEMA_V3,
+    4: _SCHEMA_V4,
+}
 
 
 class SqliteArchive:
@@ -379,6 +409,7 @@ class SqliteArchive:
         flags: list[Flag],
         evidence: Evidence | None = None,
         pass_id: int | None = None,
+        risk_score: int | None = None,
     ) -> SavedListing:
         """Upsert by (platform, listing_id), keeping earlier versions; one atomic write.
 
@@ -394,6 +425,7 @@ class SqliteArchive:
         content_hash = listing.content_hash(data)
         seen = _ts(listing.crawled_at)
         max_severity = max((SEVERITY_ORDER[f.severity] for f in flags), default=0)
+        risk = clamp_risk_score(risk_score, flags) if flags else 0
         rule_ids = list(dict.fromkeys(f.rule_id for f in flags))
         seller = listing.seller
         columns = {
@@ -405,6 +437,7 @@ class SqliteArchive:
             "seller_name": seller.name if seller else "",
             "seller_location": seller.location if seller else "",
             "max_severity": max_severity,
+            "risk_score": risk,
             "flag_count": len(flags),
             "rule_ids": _json(rule_ids),
             "search_keyword": listing.search_keyword,
@@ -466,9 +499,13 @@ class SqliteArchive:
             )
             db.execute("DELETE FROM listing_rules WHERE listing_pk = ?", (pk,))
             db.executemany(
-                "INSERT INTO listing_rules (listing_pk, rule_id, category, max_severity, last_seen)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(pk, rule_id, listing.category, max_severity, last_seen) for rule_id in rule_ids],
+                "INSERT INTO listing_rules"
+                " (listing_pk, rule_id, category, max_severity, last_seen, risk_score)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (pk, rule_id, listing.category, max_severity, last_seen, risk)
+                    for rule_id in rule_ids
+                ],
             )
             if evidence is not None:
                 self._insert_evidence(db, pk, version, pass_id, evidence)
@@ -644,7 +681,7 @@ class SqliteArchive:
                 ORDER BY e.started_at DESC, e.id DESC, a.position LIMIT 1) AS screenshot_sha256
             FROM ({keys} ORDER BY {order} LIMIT ? OFFSET ?) AS page
             JOIN listings l ON l.id = page.pk
-            ORDER BY l.max_severity DESC, l.last_seen DESC, l.id DESC
+            ORDER BY l.risk_score DESC, l.max_severity DESC, l.last_seen DESC, l.id DESC
             """,
             [*params, max(0, query.limit), max(0, query.offset)],
         )
@@ -667,6 +704,19 @@ class SqliteArchive:
         return {
             "category": {row[0]: row[1] for row in categories},
             "rule": {row[0]: row[1] for row in rules},
+        }
+
+    def confirmed_seller_ids(self) -> set[str]:
+        rows = self._read(
+            "SELECT l.platform, json_extract(v.data, '$.seller.seller_id') AS seller_id"
+            " FROM listings l JOIN listing_versions v"
+            " ON v.listing_pk = l.id AND v.version = l.version"
+            " WHERE l.decision = 'confirmed'"
+        )
+        return {
+            f"{row['platform']}:{row['seller_id']}"
+            for row in rows
+            if isinstance(row["seller_id"], str) and row["seller_id"]
         }
 
     def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None:
@@ -716,6 +766,7 @@ class SqliteArchive:
                 for r in reviews
             ],
             gone_at=_dt(row["gone_at"]) if row["gone_at"] else None,
+            risk_score=row["risk_score"],
         )
 
     def listing_versions(self, platform: str, listing_id: str) -> list[tuple[int, Listing]]:
@@ -863,12 +914,12 @@ def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
             source += " JOIN listings l ON l.id = r.listing_pk"
         where.append("r.rule_id = ?")
         params.append(query.rule_id)
-        order = "r.max_severity DESC, r.last_seen DESC, r.listing_pk DESC"
+        order = "r.risk_score DESC, r.max_severity DESC, r.last_seen DESC, r.listing_pk DESC"
         key, category = "r.listing_pk", "r.category"
     else:
         source = "listings l"
         where.append("l.max_severity > 0")
-        order = "l.max_severity DESC, l.last_seen DESC, l.id DESC"
+        order = "l.risk_score DESC, l.max_severity DESC, l.last_seen DESC, l.id DESC"
         key, category = "l.id", "l.category"
     if query.category is not None:
         where.append(f"{category} = ?")
@@ -899,6 +950,7 @@ def _flagged_row(row: sqlite3.Row) -> FlaggedRow:
         last_seen=_dt(row["last_seen"]),
         decision=row["decision"],
         screenshot_sha256=row["screenshot_sha256"],
+        risk_score=row["risk_score"],
     )
 
 
