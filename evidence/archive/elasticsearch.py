@@ -32,7 +32,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
@@ -48,6 +48,7 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    clamp_risk_score,
 )
 from evidence.archive.spool import Spool
 from evidence.hashing import sha256_bytes
@@ -145,6 +146,8 @@ def index_templates(prefix: str, analyzer: str, search_analyzer: str) -> dict[st
             "last_seen_us": _long(),
             "last_pass_id": _long(),
             "max_severity": {"type": "byte"},
+            "risk_score": {"type": "byte"},
+            "seller_id": _keyword(),
             "flag_count": {"type": "integer"},
             "rule_ids": _keyword(),
             "decision": _keyword(),
@@ -393,10 +396,7 @@ class ElasticsearchArchive:
         with self._lock:
             if self._schema_ready:
                 return
-            if self._analyzer_choice:
-                analyzer = search = self._analyzer_choice
-            else:
-                analyzer, search = self._call(detect_analyzer, self.client)
+            analyzer, search = self._existing_analyzer() or self._choose_analyzer()
             templates = index_templates(self.prefix, analyzer, search)
             for name, body in templates.items():
                 self._call(self.client.indices.put_index_template, name=self.index(name), **body)
@@ -404,11 +404,35 @@ class ElasticsearchArchive:
                 if not self._call(self.client.indices.exists, index=index):
                     with suppress(BadRequestError):  # created meanwhile by another process
                         self._call(self.client.indices.create, index=index)
-            mapping = self._call(self.client.indices.get_mapping, index=self.index("listings"))
-            meta = next(iter(mapping.body.values()))["mappings"].get("_meta", {})
-            # An existing index keeps the analyzer it was created with.
-            self.analyzer = meta.get("analyzer", analyzer)
+                else:
+                    # Fields added since the index was made (a template applies only at
+                    # creation). Adding is allowed; a changed field type is refused loudly.
+                    mappings = body["template"]["mappings"]
+                    self._call(
+                        self.client.indices.put_mapping,
+                        index=index,
+                        properties=mappings["properties"],
+                    )
+            self.analyzer = analyzer
             self._schema_ready = True
+
+    def _existing_analyzer(self) -> tuple[str, str] | None:
+        """The analyzers an existing archive was created with: text fields keep theirs (a
+        changed analyzer would need a reindex), even if the cluster gained a plugin since."""
+        index = self.index("listings")
+        if not self._call(self.client.indices.exists, index=index):
+            return None
+        mapping = self._call(self.client.indices.get_mapping, index=index)
+        mappings = next(iter(mapping.body.values()))["mappings"]
+        title = mappings.get("properties", {}).get("title", {})
+        if "analyzer" not in title:
+            return None
+        return title["analyzer"], title.get("search_analyzer", title["analyzer"])
+
+    def _choose_analyzer(self) -> tuple[str, str]:
+        if self._analyzer_choice:
+            return self._analyzer_choice, self._analyzer_choice
+        return self._call(detect_analyzer, self.client)
 
     # --- calls to the cluster ---------------------------------------------------------------
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -740,7 +764,9 @@ class ElasticsearchArchive:
             category=listing.category,
             seller_name=seller.name if seller else "",
             seller_location=seller.location if seller else "",
+            seller_id=seller.seller_id if seller else "",
             max_severity=max_severity,
+            risk_score=record.get("risk_score", 0),
             flag_count=len(flags),
             rule_ids=list(dict.fromkeys(f.rule_id for f in flags)),
             search_keyword=listing.search_keyword,
@@ -1043,6 +1069,7 @@ class ElasticsearchArchive:
         flags: list[Flag],
         evidence: Evidence | None = None,
         pass_id: int | None = None,
+        risk_score: int | None = None,
     ) -> SavedListing:
         """Upsert by (platform, listing_id), keeping earlier versions.
 
@@ -1061,6 +1088,7 @@ class ElasticsearchArchive:
             "evidence": evidence.to_dict() if evidence is not None else None,
             "pass_id": pass_id,
             "seq": self._next_seq(),
+            "risk_score": clamp_risk_score(risk_score, flags) if flags else 0,
         }
         saved = self._submit(record)
         return saved if saved is not None else SavedListing(version=0, changed=True)
@@ -1142,6 +1170,7 @@ class ElasticsearchArchive:
         return {"bool": {"filter": filters, "must_not": must_not}}
 
     _QUEUE_SORT = (
+        {"risk_score": {"order": "desc", "missing": 0}},
         {"max_severity": "desc"},
         {"last_seen_us": "desc"},
         {"seq": "desc"},
@@ -1211,6 +1240,16 @@ class ElasticsearchArchive:
             for name in ("category", "rule")
         }
 
+    def confirmed_seller_ids(self) -> set[str]:
+        out: set[str] = set()
+        for hit in self._scan(
+            "listings", {"term": {"decision": "confirmed"}}, source=["platform", "seller_id"]
+        ):
+            seller_id = hit["_source"].get("seller_id")
+            if seller_id:
+                out.add(f"{hit['_source']['platform']}:{seller_id}")
+        return out
+
     def search_text(self, text: str, limit: int = 20) -> list[FlaggedRow]:
         """Listings whose title or description match Chinese text (the configured analyzer),
         best match first; not part of the protocol."""
@@ -1268,6 +1307,7 @@ class ElasticsearchArchive:
                 for hit in reviews
             ],
             gone_at=_from_us(source["gone_at_us"]) if source.get("gone_at_us") else None,
+            risk_score=source.get("risk_score", 0),
         )
 
     def listing_versions(self, platform: str, listing_id: str) -> list[tuple[int, Listing]]:
@@ -1599,30 +1639,66 @@ class ElasticsearchArchive:
         return _ledger_entry(hits[0]["_source"]) if hits else None
 
     # --- whole-archive reads (migration, checks) --------------------------------------------
+    _SCAN_SORT: ClassVar[dict[str, list[str]]] = {
+        "listings": ["key"],
+        "versions": ["key", "version"],
+        "flags": ["key", "version"],
+        "evidence": ["capture_id"],
+        "blobs": ["sha256"],
+        "reviews": ["key", "seq"],
+        "errors": ["seq", "url"],
+        "passes": ["pass_id"],
+        "ledger": ["position"],
+    }
+
     def _scan(
-        self, name: str, query: dict[str, Any], *, source: bool | list[str] = True
+        self,
+        name: str,
+        query: dict[str, Any],
+        *,
+        source: bool | list[str] = True,
+        page: int = _WALK_PAGE,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching document, by search_after on the document's own id."""
+        """Every matching document, by search_after over a total order of the index."""
         after: list[Any] | None = None
-        sort_field = {"blobs": "sha256", "passes": "pass_id", "errors": "seq"}.get(name, "key")
-        sort: list[dict[str, str]] = [{sort_field: "asc"}]
-        if name == "listings":
-            sort = [{"key": "asc"}]
-        elif name in ("versions", "flags"):
-            sort = [{"key": "asc"}, {"version": "asc"}]
-        elif name == "evidence":
-            sort = [{"capture_id": "asc"}]
-        elif name == "reviews":
-            sort = [{"key": "asc"}, {"seq": "asc"}]
+        sort = [{field: "asc"} for field in self._SCAN_SORT[name]]
         while True:
             extra = {"search_after": after} if after is not None else {}
-            hits = self._search(
-                name, query=query, sort=sort, size=_WALK_PAGE, source=source, **extra
-            )["hits"]["hits"]
+            hits = self._search(name, query=query, sort=sort, size=page, source=source, **extra)[
+                "hits"
+            ]["hits"]
             if not hits:
                 return
             yield from hits
             after = hits[-1]["sort"]
+
+    def documents(self, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, source) of every document of one index (migration, checks); not protocol."""
+        page = 20 if name == "blobs" else _WALK_PAGE  # blobs are big; keep pages small
+        for hit in self._scan(name, {"match_all": {}}, page=page):
+            yield hit["_id"], hit["_source"]
+
+    def put_documents(
+        self, name: str, documents: Iterator[tuple[str, dict[str, Any]]], *, create: bool
+    ) -> int:
+        """Write documents under the given ids in bulk (migration); ``create`` keeps a document
+        that exists already (immutable kinds: evidence, blobs, the ledger). Returns how many."""
+        actions: list[_Action] = []
+        size = count = 0
+        op = "create" if create else "index"
+        for doc_id, source in documents:
+            actions.append(
+                _Action({op: {"_index": self.index(name), "_id": doc_id}}, source, "ignore")
+            )
+            size += len(source.get("data", "")) if name == "blobs" else 1000
+            count += 1
+            if len(actions) >= _BULK_ACTIONS or size >= _BULK_BYTES:
+                self._bulk(actions)
+                actions, size = [], 0
+        if actions:
+            self._bulk(actions)
+        self._dirty.add(name)
+        return count
 
     def count(self, name: str) -> int:
         self._ensure_schema()
@@ -1703,6 +1779,7 @@ def _flagged_row(source: dict[str, Any]) -> FlaggedRow:
         seller_location=source["seller_location"],
         rule_ids=list(source["rule_ids"]),
         max_severity=SEVERITY_NAMES.get(source["max_severity"], "low"),
+        risk_score=source.get("risk_score", 0),
         flag_count=source["flag_count"],
         first_seen=_from_us(source["first_seen_us"]),
         last_seen=_from_us(source["last_seen_us"]),
