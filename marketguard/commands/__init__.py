@@ -13,6 +13,8 @@ import importlib
 COMMAND_MODULES: list[str] = [
     # one line per module; keep sorted
     "marketguard.commands.refs",
+    "marketguard.commands.registry",
+    "marketguard.commands.store",
     "marketguard.commands.users",
 ]
 
