@@ -18,6 +18,8 @@ from playwright.async_api import APIRequestContext
 from playwright.async_api import Error as PlaywrightError
 
 from evidence.browser import first_line
+from evidence.web_archive import Exchange
+from marketguard.models import utcnow
 
 # Pillow warns above 89 Mpx and refuses above twice that; product photos are under 20 Mpx,
 # so anything over this is treated as a decompression bomb before it is ever decoded.
@@ -39,6 +41,7 @@ class ListingImage:
     width: int = 0
     height: int = 0
     error: str = ""  # set when data is None
+    exchange: Exchange | None = None  # the HTTP exchange, for the WARC (also when unreadable)
 
 
 def check_image(data: bytes) -> tuple[str, int, int]:
@@ -103,6 +106,7 @@ async def _fetch_one(
 ) -> ListingImage:
     if urlsplit(url).scheme not in ("http", "https"):
         return ListingImage(url, error=f"image {url} not fetched: only http(s) URLs are fetched")
+    started = utcnow()
     try:
         response = await request.get(
             url, headers={"Referer": referer}, timeout=timeout_s * 1000, max_redirects=5
@@ -111,6 +115,16 @@ async def _fetch_one(
             if not response.ok:
                 return ListingImage(url, error=f"image {url} not fetched: HTTP {response.status}")
             data = await response.body()
+            exchange = Exchange(
+                url=response.url,
+                method="GET",
+                request_headers={"Referer": referer},
+                status=response.status,
+                status_text=response.status_text,
+                response_headers=dict(response.headers),
+                body=data,
+                at=started,
+            )
         finally:
             await response.dispose()
     except PlaywrightError as exc:
@@ -123,5 +137,7 @@ async def _fetch_one(
         # Decoding is CPU work; off the event loop so Scrapy's reactor keeps serving.
         media_type, width, height = await asyncio.to_thread(check_image, data)
     except ImageUnreadable as exc:
-        return ListingImage(url, error=f"image {url} unreadable: {exc}")
-    return ListingImage(url, data=data, media_type=media_type, width=width, height=height)
+        return ListingImage(url, error=f"image {url} unreadable: {exc}", exchange=exchange)
+    return ListingImage(
+        url, data=data, media_type=media_type, width=width, height=height, exchange=exchange
+    )

@@ -9,16 +9,24 @@ format, size and hash.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import platform as platform_info
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import metadata as package_metadata
+from pathlib import Path
 from typing import Any
 
 from evidence.hashing import ALGORITHM
 from marketguard.models import Artifact
+from marketguard.settings import Settings
 
 METADATA_MEDIA_TYPE = "application/json"
-FORMAT = "marketguard-capture/1"
+FORMAT = "marketguard-capture/2"
 CLOCK_SOURCE = (
     "system clock of the capturing machine, UTC; not a trusted timestamp"
     " (compare the server's Date header in response_headers)"
@@ -52,11 +60,17 @@ class CaptureMetadata:
     response_headers: dict[str, str] = field(default_factory=dict)
     tls: dict[str, Any] | None = None
     procedure: list[str] = field(default_factory=list)
+    investigators: list[str] = field(default_factory=list)
+    case_id: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+    title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "capture_id": self.capture_id,
+            "case_id": self.case_id,
+            "title": self.title,
             "platform": self.platform,
             "listing_id": self.listing_id,
             "url": self.url,
@@ -78,6 +92,8 @@ class CaptureMetadata:
             "host": self.host,
             "tool": self.tool,
             "operator": self.operator,
+            "investigators": self.investigators,
+            "environment": self.environment,
             "procedure": self.procedure,
             "hash_algorithm": ALGORITHM,
             "artifacts": [
@@ -97,3 +113,65 @@ class CaptureMetadata:
         # Stable key order and UTF-8 (Chinese kept readable), so the file diffs and reads well.
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2, sort_keys=False)
         return (text + "\n").encode("utf-8")
+
+
+@functools.cache
+def _static_environment() -> dict[str, str]:
+    synced = Path("/run/systemd/timesync/synchronized").exists()
+    try:
+        playwright_version = package_metadata.version("playwright")
+    except package_metadata.PackageNotFoundError:
+        playwright_version = "unknown"
+    return {
+        "os": platform_info.platform(),
+        "os_release": _os_release(),
+        "host": platform_info.node(),
+        "python": platform_info.python_version(),
+        "playwright": playwright_version,
+        "machine_timezone": time.strftime("%Z (UTC%z)"),
+        "clock_source": CLOCK_SOURCE
+        + ("; systemd-timesyncd reports the clock synchronised" if synced else ""),
+    }
+
+
+def _os_release() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    return ""
+
+
+def local_address_towards(server_address: str) -> str:
+    """The machine's own address on the route to the server (no packet is sent)."""
+    host = server_address.rsplit(":", 1)[0].strip("[]")
+    if not host:
+        return ""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((host, 9))
+            return str(sock.getsockname()[0])
+    except OSError:
+        return ""
+
+
+def capture_environment(
+    settings: Settings, user_agent: str, browser: str, server_address: str = ""
+) -> dict[str, str]:
+    """The capture environment as the extraction record states it (all strings)."""
+    width, height = settings.viewport
+    return {
+        **_static_environment(),
+        "browser": browser,
+        "user_agent": user_agent,
+        "viewport": f"{width}x{height}",
+        "browser_timezone": settings.timezone,
+        "browser_locale": settings.locale,
+        "network": (
+            f"direct connection from {local_address_towards(server_address) or 'unknown'}"
+            f" to {server_address}; no proxy configured"
+            if server_address
+            else "unknown (no server address reported)"
+        ),
+    }

@@ -20,6 +20,9 @@ async ({pause, maxSteps}) => {
   while (steps < maxSteps) {
     const before = root.scrollTop;
     window.scrollBy(0, window.innerHeight);
+    // Two frames let IntersectionObserver callbacks run and start the lazy image loads; the
+    // loads themselves are awaited by the capturer's network-idle wait afterwards.
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     await sleep(pause);
     steps += 1;
     const atBottom = root.scrollTop + window.innerHeight >= root.scrollHeight - 2;
@@ -69,7 +72,7 @@ async def wait_for_network_idle(page: Page, cap_s: float) -> bool:
     return True
 
 
-async def scroll_through(page: Page, *, pause_ms: int = 100, max_steps: int = 60) -> int:
+async def scroll_through(page: Page, *, pause_ms: int = 10, max_steps: int = 60) -> int:
     """Scroll down a viewport at a time so lazy images load; returns the steps taken."""
     result = await page.evaluate(_AUTOSCROLL_JS, {"pause": pause_ms, "maxSteps": max_steps})
     return int(result["steps"])

@@ -55,11 +55,12 @@ class ServedHtmlRecorder:
         self._detached = True
         for task in list(self._tasks):
             task.cancel()
-        # Only interception is switched off. CDPSession.detach() can block for as long as a
-        # navigation is still pending (a server that never answers); the session ends with
-        # the page anyway.
+        # Bounded: CDPSession.detach() can block for as long as a navigation is still pending
+        # (a server that never answers). A tab whose capture failed is closed anyway; a
+        # reused tab must not collect one session per capture.
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(self._session.send("Fetch.disable"), 5)
+            await asyncio.wait_for(self._session.detach(), 5)
 
     def _on_paused(self, event: dict[str, Any]) -> None:
         task = asyncio.get_running_loop().create_task(self._keep_and_release(event))

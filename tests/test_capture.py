@@ -13,8 +13,11 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import zipfile
 import zlib
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -109,6 +112,17 @@ CJK_TEMPLATE = """<!doctype html><html><head><meta charset="utf-8">
 #t{{position:absolute;left:20px;top:20px;font:96px/1 "Noto Sans CJK SC";color:#000;
 white-space:nowrap}}</style></head><body><div id="t">{text}</div></body></html>"""
 
+# Shows what an earlier capture could have left behind, then leaves some state itself.
+STATE_PAGE = b"""<!doctype html><meta charset=utf-8><title>state</title><body><script>
+let idb = "none";
+document.body.insertAdjacentHTML("beforeend",
+  "<p id=cookie>[" + document.cookie + "]</p><p id=storage>[" +
+  (localStorage.getItem("seen") || "") + "][" + (sessionStorage.getItem("seen") || "") + "]</p>");
+document.cookie = "seen=yes; max-age=3600";
+localStorage.setItem("seen", "yes");
+sessionStorage.setItem("seen", "yes");
+</script></body>"""
+
 ERROR_500 = "<!doctype html><meta charset=utf-8><h1>服务器内部错误</h1>".encode()
 HANGING_IMAGE = b"<!doctype html><meta charset=utf-8><h1>ok</h1><img src='/hang'>"
 SPINNING_SCRIPT = (
@@ -142,6 +156,8 @@ def _routes() -> dict[str, tuple[int, str, bytes]]:
         ),
         "/cjk/a": (200, "text/html", CJK_TEMPLATE.format(text="充电宝正品").encode()),
         "/cjk/b": (200, "text/html", CJK_TEMPLATE.format(text="儿童安全座").encode()),
+        "/state/a": (200, "text/html; charset=utf-8", STATE_PAGE),
+        "/state/b": (200, "text/html; charset=utf-8", STATE_PAGE),
         "/error500": (500, "text/html; charset=utf-8", ERROR_500),
         "/data.json": (200, "application/json", b'{"not": "a page"}'),
         "/hanging-image": (200, "text/html", HANGING_IMAGE),
@@ -225,11 +241,12 @@ class BlobDir:
         root.mkdir(parents=True, exist_ok=True)
 
     def put_blob(self, data: bytes) -> str:
+        # Called from worker threads, possibly twice at once with the same bytes.
         digest = sha256_bytes(data)
         path = self.root / digest[:2] / digest
         if not path.exists():
             path.parent.mkdir(exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
         return digest
@@ -304,7 +321,8 @@ def listing(
 
 def test_capture_stores_every_kind_under_its_sha256(listing: Evidence, blobs: BlobDir) -> None:
     kinds = [a.kind for a in listing.artifacts]
-    assert kinds[:3] == ["html", "screenshot", "dom"]  # in the order they were taken
+    # in the order they were taken
+    assert kinds[:4] == ["html", "screenshot", "first_screen", "dom"]
     assert kinds.count("image") == 2
     assert kinds[-1] == "metadata"
     for artifact in listing.artifacts:
@@ -424,6 +442,68 @@ def test_metadata_is_the_manifest_of_the_capture(listing: Evidence, blobs: BlobD
     assert meta["response_headers"]["content-type"] == "text/html; charset=gbk"
     assert meta["server_address"] == f"127.0.0.1:{listing.url.split(':')[2].split('/')[0]}"
     assert any("scrolled to the bottom" in step for step in meta["procedure"])
+    env = meta["environment"]
+    assert env["browser"] == listing.browser_version
+    assert env["user_agent"] == listing.user_agent
+    assert env["viewport"] == "1280x800" and env["browser_timezone"] == "Asia/Shanghai"
+    assert "system clock" in env["clock_source"]
+    assert env["os"] and env["playwright"][0].isdigit()
+    assert env["network"].startswith("direct connection from 127.0.0.1 to 127.0.0.1:")
+    assert meta["investigators"] == ["测试员 王"]
+    assert meta["title"] == "儿童安全座椅 正品3C认证"
+
+
+def test_first_screen_is_the_viewport_and_full_page_the_whole_height(
+    listing: Evidence, blobs: BlobDir
+) -> None:
+    first = Image.open(io.BytesIO(blobs.read(listing.artifact("first_screen").sha256)))
+    full = Image.open(io.BytesIO(blobs.read(listing.artifact("screenshot").sha256)))
+    assert first.size == (1280, 800)
+    assert full.size == (1280, 3000)
+    # The first screen is the top of the page, pixel for pixel.
+    assert first.convert("RGB").tobytes() == full.convert("RGB").crop((0, 0, 1280, 800)).tobytes()
+
+
+def test_wacz_holds_the_raw_responses_and_validates(
+    listing: Evidence, blobs: BlobDir, site: Site, tmp_path: Path
+) -> None:
+    from evidence.web_archive import read_warc_records
+
+    artifact = listing.artifact("wacz")
+    assert artifact is not None and artifact.media_type == "application/wacz"
+    data = blobs.read(artifact.sha256)
+    records = read_warc_records(data)
+    responses = {url: body for kind, url, body in records if kind == "response"}
+    requests = {url for kind, url, _ in records if kind == "request"}
+    assert records[0][0] == "warcinfo"
+    assert responses[site.url("/listing")] == LISTING_GBK  # as served, GBK bytes
+    assert responses[site.url("/img/red.png")] == RED_PNG  # loaded only by scrolling
+    assert responses[site.url("/img/green.jpg")] == GREEN_JPEG
+    assert responses[site.url("/img/blue.png")] == BLUE_PNG
+    assert set(responses) <= requests
+    with zipfile.ZipFile(io.BytesIO(data)) as wacz:
+        assert wacz.getinfo("archive/data.warc.gz").compress_type == zipfile.ZIP_STORED
+        index = wacz.read("indexes/index.cdx").decode()
+        assert "sha256:" in index and "/listing" in index
+    path = tmp_path / "capture.wacz"
+    path.write_bytes(data)
+    wacz_cli = Path(sys.executable).with_name("wacz")
+    proc = subprocess.run(
+        [str(wacz_cli), "validate", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation succeeded" in proc.stdout
+
+
+def test_a_reused_tab_carries_nothing_from_the_previous_capture(
+    capturer: Capturer, site: Site, blobs: BlobDir, run: Callable[..., Any]
+) -> None:
+    assert capturer.isolation == "tab"
+    for path in ("/state/a", "/state/b", "/state/a"):
+        evidence = run(capturer.capture(url=site.url(path), platform="t", listing_id=path))
+        dom = blobs.read(evidence.artifact("dom").sha256).decode("utf-8-sig")
+        assert '<p id="cookie">[]</p>' in dom, dom
+        assert '<p id="storage">[][]</p>' in dom, dom
 
 
 # --- rendering ----------------------------------------------------------------------------
