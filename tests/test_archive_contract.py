@@ -583,3 +583,27 @@ def test_the_ledger_appends_in_order_and_refuses_a_stale_head(archive: Store) ->
     assert last is not None and last.entry_hash == check.entry_hash
     for entry in archive.ledger_entries():
         assert entry.entry_hash == entry.computed_hash()
+
+
+# --- risk score and repeat offenders -----------------------------------------------------------
+def test_the_risk_score_orders_the_queue_and_confirmed_sellers_are_listed(archive: Store) -> None:
+    archive.save_listing(make_listing(1), [flag()], risk_score=30)
+    archive.save_listing(make_listing(2), [flag("PRICE_LOW", "low")], risk_score=90)
+    archive.save_listing(make_listing(3), [flag()])  # no score given: implied by severity (45)
+    archive.save_listing(make_listing(4), [], risk_score=80)  # not flagged: not in the queue
+    archive.save_listing(make_listing(5), [flag()], risk_score=250)  # bounded to 100
+    rows = archive.flagged(QueueFilter())
+    assert [(r.listing_id, r.risk_score) for r in rows] == [
+        ("5", 100),
+        ("2", 90),
+        ("3", 45),
+        ("1", 30),
+    ]
+    record = archive.get_listing("shop", "2")
+    assert record is not None and record.risk_score == 90
+    assert archive.confirmed_seller_ids() == set()
+    archive.add_review(Review("shop", "2", "confirmed", "张三"))
+    archive.add_review(Review("shop", "3", "dismissed", "张三"))
+    archive.save_listing(make_listing(6, seller=None), [flag()])
+    archive.add_review(Review("shop", "6", "confirmed", "张三"))  # no seller: left out
+    assert archive.confirmed_seller_ids() == {"shop:s2"}
