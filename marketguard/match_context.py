@@ -7,14 +7,18 @@ offenders from the store's confirmed reviews, the certificate registry from home
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from marketguard.models import Listing, Seller
 from matching.context import (
+    CertificateRegistry,
+    ImageSignal,
     MatchContext,
     PeerPrices,
     PeerStats,
@@ -66,6 +70,7 @@ class SellerNetwork:
 
     def __init__(self) -> None:
         self._owners: dict[tuple[str, str], dict[str, str]] = {}  # (kind, key) -> shop -> shown
+        self._facts_of: dict[str, list[tuple[str, str]]] = {}  # shop -> its (kind, key)s
 
     def add_seller(self, platform: str, seller: Seller | None) -> None:
         if seller is None or not seller.seller_id:
@@ -80,8 +85,23 @@ class SellerNetwork:
                 self.add(kind, normalise(raw), shop, raw)
 
     def add(self, kind: str, key: str, shop: str, shown: str = "") -> None:
-        if key:
-            self._owners.setdefault((kind, key), {}).setdefault(shop, shown or key)
+        if not key:
+            return
+        owners = self._owners.setdefault((kind, key), {})
+        if shop not in owners:
+            owners[shop] = shown or key
+            self._facts_of.setdefault(shop, []).append((kind, key))
+
+    def links_of(self, shop: str) -> tuple[SellerLink, ...]:
+        """The links of one shop, worked out on demand (a pass asks per listing)."""
+        facts = self._facts_of.get(shop, ())
+        out = []
+        for kind, key in facts:
+            owners = self._owners[(kind, key)]
+            if len(owners) > 1:
+                others = frozenset(owners) - {shop}
+                out.append(SellerLink(kind, owners[shop], others))  # type: ignore[arg-type]
+        return tuple(out)
 
     def links(self) -> dict[str, tuple[SellerLink, ...]]:
         out: dict[str, list[SellerLink]] = {}
@@ -172,3 +192,90 @@ def as_dict(context: MatchContext) -> dict[str, Any]:
         "repeat_offenders": len(context.repeat_offenders),
         "linked_sellers": len(context.seller_links),
     }
+
+
+class LiveLinks(Mapping[str, tuple[SellerLink, ...]]):
+    """A read-only view of a SellerNetwork that grows during the pass: ``get`` works out one
+    shop's links when a rule asks, so a pass never rebuilds the whole map per listing."""
+
+    def __init__(self, network: SellerNetwork) -> None:
+        self._network = network
+
+    def __getitem__(self, shop: str) -> tuple[SellerLink, ...]:
+        links = self._network.links_of(shop)
+        if not links:
+            raise KeyError(shop)
+        return links
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._network.links())
+
+    def __len__(self) -> int:
+        return len(self._network._facts_of)
+
+    def __bool__(self) -> bool:
+        return bool(self._network._facts_of)
+
+
+class PassContext:
+    """The MatchContext of one monitoring pass, grown listing by listing.
+
+    Loaded once: the certificate registry (home/registry.db) and the repeat offenders (the
+    store's confirmed reviews). Grown per listing: peer prices (a listing is compared with the
+    peers seen before it, then joins them) and the seller network (shops sharing a phone,
+    address or licence number with shops seen so far in the pass).
+    """
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        *,
+        registry: CertificateRegistry | None = None,
+        repeat_offenders: frozenset[str] = frozenset(),
+    ) -> None:
+        self.matcher = matcher
+        self.peers = RunningPeers()
+        self.network = SellerNetwork()
+        self._links = LiveLinks(self.network)
+        self.registry = registry
+        self.repeat_offenders = repeat_offenders
+
+    @classmethod
+    def load(cls, matcher: Matcher, home: Path | None, archive: object = None) -> PassContext:
+        """Registry and repeat offenders from ``home`` and ``archive``; a failure to read either
+        is logged and leaves that part empty (the pass goes on without it)."""
+        from marketguard.registry import load_registry
+
+        registry = None
+        if home is not None:
+            try:
+                registry = load_registry(home)
+            except Exception:  # a damaged registry must not stop the pass
+                logger.exception("certificate registry in %s could not be read", home)
+        offenders: frozenset[str] = frozenset()
+        confirmed = getattr(archive, "confirmed_seller_ids", None)
+        if confirmed is not None:
+            try:
+                offenders = frozenset(confirmed())
+            except Exception:
+                logger.exception("repeat offenders could not be read from the store")
+        return cls(matcher, registry=registry, repeat_offenders=offenders)
+
+    def context_for(self, listing: Listing, images: Iterable[ImageSignal] = ()) -> MatchContext:
+        """This listing's context; the listing then joins the pass's peers and network."""
+        self.network.add_seller(listing.platform, listing.seller)
+        context = MatchContext(
+            registry=self.registry,
+            peer_prices=self.peers.prices,
+            repeat_offenders=self.repeat_offenders,
+            seller_links=self._links,
+            images=tuple(images),
+        )
+        return context
+
+    def seen(self, listing: Listing, category: str) -> None:
+        """Add a matched listing's price to its peers (after it was compared with them)."""
+        self.peers.add(category, listing_brand(listing), price_of(listing))
+
+
+logger = logging.getLogger(__name__)

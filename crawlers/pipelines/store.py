@@ -74,7 +74,9 @@ class StorePipeline:
         if isinstance(item, PageError):
             self._record(item)
         elif isinstance(item, Assessment):
-            self.archive.save_listing(item.listing, item.flags, item.evidence, self.pass_id)
+            self.archive.save_listing(
+                item.listing, item.flags, item.evidence, self.pass_id, risk_score=item.risk_score
+            )
             self.stats.inc_value("marketguard/listings")
             if item.flags:
                 self.stats.inc_value("marketguard/flagged")
