@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
@@ -13,6 +14,9 @@ from api import blobs, json_api, pages
 from api.accounts import routes as account_routes
 from api.accounts.auth import LoginRequired
 from api.categories import category_names as catalogue_category_names
+from api.feed import routes as feed_routes
+from api.feed.config import FeedConfig
+from api.feed.worker import FeedWorker
 from api.security import SecurityHeadersMiddleware
 from api.templating import make_templates, query_string
 from api.workspace_db import WorkspaceDb, open_workspace
@@ -26,13 +30,16 @@ def create_app(
     archive: Archive,
     *,
     workspace: WorkspaceDb | None = None,
+    feed_config: FeedConfig | None = None,
+    feed_worker: bool = False,
     category_names: Mapping[str, str] | None = None,
     timezone: str | None = None,
 ) -> FastAPI:
     """The workspace over ``archive``; the caller keeps ownership of it (and closes it).
 
     ``workspace`` holds accounts, sessions, tokens, the audit log and the platform feed; it
-    defaults to ``workspace.db`` in the settings' home (then the app closes it at shutdown).
+    defaults to ``workspace.db`` in the settings' home. ``feed_worker`` runs webhook
+    deliveries, re-checks and overdue marks in a background thread while the app runs.
 
     ``category_names`` (id -> name) defaults to the catalogue named by the settings;
     ``timezone`` (for times shown on pages) defaults to the settings' one.
@@ -40,7 +47,22 @@ def create_app(
     settings = Settings.from_env()
     if category_names is None:
         category_names = catalogue_category_names(settings.catalogue)
+    feed_config = feed_config or FeedConfig()
+    db = workspace or open_workspace(settings.home)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = FeedWorker(db, archive, feed_config) if feed_worker else None
+        if worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="MarketGuard 审查工作台 API",
         version="0.1.0",
         # The interactive docs load scripts from a CDN: unreachable here and barred by the
@@ -49,7 +71,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.archive = archive
-    app.state.workspace = workspace or open_workspace(settings.home)
+    app.state.workspace = db
+    app.state.feed_config = feed_config
     app.state.templates = make_templates(category_names, timezone or settings.timezone)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -57,6 +80,8 @@ def create_app(
     app.include_router(account_routes.pages)
     app.include_router(account_routes.router)
     app.include_router(pages.router)
+    app.include_router(feed_routes.platform_router)
+    app.include_router(feed_routes.officer_router)
     app.include_router(json_api.router)
     app.include_router(blobs.router)
     return app

@@ -314,3 +314,12 @@ def test_users_command_adds_lists_and_makes_tokens(tmp_path: Path) -> None:
         assert authenticate(db, "张三", PASSWORD) is not None
     finally:
         db.close()
+
+
+def test_hostile_next_parameter_is_escaped_on_the_login_page(app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        body = client.get("/login", params={"next": '/"><script>alert(1)</script>'}).text
+        assert "<script>alert(1)" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+        javascript = client.get("/login", params={"next": "javascript:alert(1)"}).text
+        assert 'name="next" value="/"' in javascript
