@@ -289,7 +289,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
             "  请登录后修改: marketguard users passwd admin",
             flush=True,
         )
-    app = create_app(open_archive(settings.home), workspace=workspace)
+    # The feed worker sends webhooks, runs re-checks and marks overdue notices while serving.
+    app = create_app(open_archive(settings.home), workspace=workspace, feed_worker=True)
     print(f"审查工作台 review workspace: http://{host}:{port}/  (Ctrl+C 退出)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
