@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from api.templating import listing_path
 from api.workspace_db import WorkspaceDb
 from evidence.archive.base import ListingRecord, QueueFilter, UnknownListingError
 from marketguard.models import SEVERITY_ORDER, Review
+from matching.risk import RiskModel
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -153,6 +155,8 @@ def _detail(
             (flag.severity for flag in record.flags), key=SEVERITY_ORDER.__getitem__, default=None
         ),
         "listing": record.listing,
+        # What each flag adds, by today's points (rules.yaml); the stored score is the pass's.
+        "risk_parts": _risk_model().score(record.flags).contributions,
         "screenshot": screenshot,
         "reviewed": reviewed,
         "form": form or {"reason": ""},
@@ -160,6 +164,16 @@ def _detail(
         "reason_max": REASON_MAX,
     }
     return templates.TemplateResponse(request, "listing.html", context, status_code=status_code)
+
+
+@functools.cache
+def _risk_model() -> RiskModel:
+    from matching.rule_book import load_rules
+
+    try:
+        return load_rules().risk
+    except Exception:  # a broken rules file must not take the detail page down
+        return RiskModel()
 
 
 def _not_found(request: Request, templates: Jinja2Templates, what: str) -> Response:
