@@ -18,8 +18,6 @@ def main(argv: list[str]) -> None:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:
         print(screenshots.report(screenshots.run()), flush=True)
-    if "images" in which:
-        print(images.report(images.run()), flush=True)
     if "es_bulk" in which:
         print(es_bulk.report(es_bulk.run()), flush=True)
 
