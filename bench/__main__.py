@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|matching|es_bulk] ...
+    python -m bench [crawl|screenshots|matching|es_bulk|images] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import sys
 
-from bench import crawl_pass, es_bulk, screenshots
+from bench import crawl_pass, es_bulk, images, screenshots
 
 
 def main(argv: list[str]) -> None:
-    which = set(argv) or {"crawl", "screenshots", "es_bulk"}
+    which = set(argv) or {"crawl", "screenshots", "es_bulk", "images"}
     if "crawl" in which:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:
         print(screenshots.report(screenshots.run()), flush=True)
+    if "images" in which:
+        print(images.report(images.run()), flush=True)
     if "es_bulk" in which:
         print(es_bulk.report(es_bulk.run()), flush=True)
 
