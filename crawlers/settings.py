@@ -76,6 +76,10 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 # crawl nothing: Referer headers, URL-length and depth bookkeeping (no depth limit is used), and
 # the development-time meta-copy warning. HttpError stays (errbacks see HTTP errors).
 SPIDER_MIDDLEWARES = {
+    # Per-site robots.txt choice and domain limits set by the spider or its adapter, and the
+    # resume filter (active only when run_pass resumes an unfinished job). See docs/crawling.md.
+    "crawlers.middlewares.site_policy.SitePolicyMiddleware": 40,
+    "crawlers.middlewares.resume.ResumeFilter": 45,
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
@@ -86,6 +90,17 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 2  # three tries in all; then the errback records a PageError
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Scrapy's retry re-queues at once; ours waits 1, then 2 s (+/- 25 %), or longer when the server
+# says so in Retry-After, without blocking the reactor (crawlers/middlewares/backoff.py).
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.backoff.BackoffRetryMiddleware": 550,
+}
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry; doubles with every further try
+RETRY_BACKOFF_MAX = 60.0  # no single wait is longer, whatever Retry-After asks
+RETRY_BACKOFF_JITTER = 0.25
+# A give-up is recorded as a PageError and counted; it is not an error of the crawler itself.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 
 COOKIES_ENABLED = False  # listings are public pages; no session needed
 # Neither a telnet console nor 2.19's remote-control HTTP server (runs posted Python code):

@@ -24,6 +24,14 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "errors_by_kind": errors_by_kind,
         "store": str(stats.get(PREFIX + "store", "")),
         "pass_id": stats.get(PREFIX + "pass_id"),
+        # Surviving the real web (docs/crawling.md): retries sent, requests given up after
+        # their last try (each also an error), listings seen unchanged (only touched), listings
+        # marked gone, listing pages a resumed job did not fetch again.
+        "retries": int(stats.get(PREFIX + "retries", 0)),
+        "gave_up": int(stats.get(PREFIX + "gave_up", 0)),
+        "unchanged": int(stats.get(PREFIX + "unchanged", 0)),
+        "gone": int(stats.get(PREFIX + "gone", 0)),
+        "resume_skipped": int(stats.get(PREFIX + "resume_skipped", 0)),
         "elapsed_seconds": _elapsed(stats),
     }
 
