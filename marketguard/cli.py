@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--json", action="store_true", help="print only the summary as JSON")
     crawl.add_argument("--no-capture", action="store_true", help="skip browser evidence")
+    crawl.add_argument(
+        "--job",
+        metavar="NAME",
+        help="resumable pass: rerun the same command to resume it after a kill (docs/crawling.md)",
+    )
+    crawl.add_argument(
+        "--full",
+        action="store_true",
+        help="match and capture unchanged listings again (default: only move their last-seen time)",
+    )
     crawl.set_defaults(func=cmd_crawl)
 
     serve = sub.add_parser("serve", help="serve the review workspace")
@@ -223,6 +233,8 @@ def _crawl_site(args: argparse.Namespace, settings: Settings) -> int:
         capture=capture,
         progress_interval=0 if args.json else 2.0,
         log_level="ERROR" if args.json else "WARNING",
+        job=getattr(args, "job", None),
+        incremental=not getattr(args, "full", False),
     )
     _print_summary(summary, as_json=args.json)
     return 0
@@ -245,6 +257,8 @@ def _run(
         capture=capture,
         progress_interval=0 if quiet else 2.0,
         log_level="ERROR" if quiet else "WARNING",
+        job=getattr(args, "job", None),
+        incremental=not getattr(args, "full", False),
     )
 
 
@@ -264,11 +278,24 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             if summary.get("errors_by_kind")
             else ""
         ),
+        *_robustness_lines(summary),
         "按规则 by rule:",
         *[f"  {rule:<22} {count}" for rule, count in summary["by_rule"].items()],
         f"存储 store: {summary['store']}",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _robustness_lines(summary: dict[str, Any]) -> list[str]:
+    """Retries, unchanged, gone, resumed: shown only when something happened."""
+    labels = (
+        ("unchanged", "未变化   unchanged"),
+        ("gone", "已下架   gone"),
+        ("retries", "重试     retries"),
+        ("gave_up", "放弃     gave up"),
+        ("resume_skipped", "续跑跳过 resumed"),
+    )
+    return [f"{label}: {summary[key]}" for key, label in labels if summary.get(key)]
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
