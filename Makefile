@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 # libgl1 and libglib2.0-0: OpenCV, which rapidocr-onnxruntime (image OCR) needs, loads them.
 SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0
 
-.PHONY: demo test bench lint system-deps install install-test clean help
+.PHONY: demo test eval bench lint system-deps install install-test clean help
 
 help:
 	@echo "make demo   - install what is missing, run one monitoring pass over the demo shop, serve the workspace"
 	@echo "make test   - install what is missing (with test extras) and run the whole suite"
+	@echo "make eval   - precision and recall of the rules on the labelled sets"
 	@echo "make bench  - benchmarks (long; not part of the suite)"
 
 demo: system-deps install
@@ -20,6 +21,10 @@ demo: system-deps install
 test: system-deps install-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Precision and recall per rule on the demo ground truth and the hand-labelled set (tests/eval/).
+eval: install
+	$(BIN)/python -m marketguard.evaluate
 
 bench: system-deps install-test
 	$(BIN)/python -m bench

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from marketguard.models import Listing, Seller
+from matching.context import CertificateRegistry, MatchContext
 from matching.engine import Matcher
 
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -93,9 +94,13 @@ def demo_labelled(seed: int = 11, listings: int = 300) -> list[Labelled]:
 
 
 def evaluate(
-    matcher: Matcher, labelled: Iterable[Labelled], rule_ids: Iterable[str]
+    matcher: Matcher,
+    labelled: Iterable[Labelled],
+    rule_ids: Iterable[str],
+    registries: dict[str, CertificateRegistry] | None = None,
 ) -> dict[str, Tally]:
-    """Per-rule tallies plus "ALL" (every (listing, rule) decision pooled)."""
+    """Per-rule tallies, "ALL" (every (listing, rule) decision pooled) and "LISTINGS" (a
+    listing expected to violate something against "any flag fired")."""
     from marketguard.match_context import batch_context
 
     items = list(labelled)
@@ -104,12 +109,26 @@ def evaluate(
         by_source.setdefault(item.source, []).append(item)
     tallies: dict[str, Tally] = {rule_id: Tally() for rule_id in rule_ids}
     overall = Tally()
-    for source_items in by_source.values():
+    listings = Tally()
+    for source, source_items in by_source.items():
         # Peers and seller links come from the listing's own set, as from one pass.
-        base, per_listing = batch_context(matcher, [x.listing for x in source_items])
+        registry = (registries or {}).get(source)
+        base, per_listing = batch_context(
+            matcher, [x.listing for x in source_items], base=MatchContext(registry=registry)
+        )
         for item in source_items:
             result = matcher.match(item.listing, per_listing(item.listing, base))
             found = {flag.rule_id for flag in result.flags}
+            counted = found - item.ignore
+            tag = f"{item.source}:{item.listing.listing_id}"
+            if counted and item.expected:
+                listings.tp += 1
+            elif counted:
+                listings.fp += 1
+                listings.examples_fp.append(tag)
+            elif item.expected:
+                listings.fn += 1
+                listings.examples_fn.append(tag)
             for rule_id, tally in tallies.items():
                 if rule_id in item.ignore:
                     continue
@@ -127,6 +146,7 @@ def evaluate(
                         if len(t.examples_fn) < 5:
                             t.examples_fn.append(f"{tag} {rule_id}")
     tallies["ALL"] = overall
+    tallies["LISTINGS"] = listings
     return tallies
 
 
@@ -137,7 +157,7 @@ def _pct(value: float | None) -> str:
 def table(title: str, tallies: dict[str, Tally]) -> str:
     lines = [title, f"{'rule':<30} {'TP':>5} {'FP':>5} {'FN':>5}  precision  recall"]
     for rule_id, t in tallies.items():
-        if rule_id != "ALL" and not (t.tp or t.fp or t.fn):
+        if rule_id not in ("ALL", "LISTINGS") and not (t.tp or t.fp or t.fn):
             continue
         lines.append(
             f"{rule_id:<30} {t.tp:>5} {t.fp:>5} {t.fn:>5}    {_pct(t.precision)}   {_pct(t.recall)}"
@@ -153,13 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the tallies as JSON")
     parser.add_argument("--examples", action="store_true", help="list a few misses per rule")
     args = parser.parse_args(argv)
-    from marketguard.eval_set import load_eval_set
+    from marketguard.eval_set import load_eval_registry, load_eval_set
 
     matcher = Matcher.load()
     rule_ids = list(matcher.rules.rule_ids)
     sets: list[tuple[str, list[Labelled]]] = [
         ("demo ground truth", demo_labelled(args.seed, args.demo_listings))
     ]
+    registries: dict[str, CertificateRegistry] = {}
     try:
         hand = load_eval_set(args.eval_dir)
     except FileNotFoundError as exc:
@@ -167,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         hand = []
     if hand:
         sets.append((f"hand-labelled set ({args.eval_dir})", hand))
+        registry = load_eval_registry(args.eval_dir)
+        if registry is not None:
+            registries[args.eval_dir.name] = registry
     sets.append(("all sets together", [x for _, items in sets for x in items]))
     report: dict[str, Any] = {}
     for name, items in sets:
-        tallies = evaluate(matcher, items, rule_ids)
+        tallies = evaluate(matcher, items, rule_ids, registries)
         report[name] = {
             k: {"tp": t.tp, "fp": t.fp, "fn": t.fn, "precision": t.precision, "recall": t.recall}
             for k, t in tallies.items()
