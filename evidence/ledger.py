@@ -219,3 +219,13 @@ class _Superseded(Exception):
 def token_bytes(entry: LedgerEntry) -> bytes | None:
     stamp = entry.payload.get("timestamp")
     return base64.b64decode(stamp["token"]) if stamp else None
+
+
+def ledger_for(archive: Archive, settings: Any) -> Ledger:
+    """The ledger as configured: checkpoint interval and, when set, the timestamp authority."""
+    tsa = None
+    if settings.tsa_url:
+        from evidence.timestamping import TimestampAuthority
+
+        tsa = TimestampAuthority(settings.tsa_url)
+    return Ledger(archive, checkpoint_every=settings.ledger_checkpoint_every, tsa=tsa)

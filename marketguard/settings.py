@@ -7,6 +7,10 @@ Environment variables (all optional):
   Playwright's own browser download is never used.
 - ``MARKETGUARD_CATALOGUE`` / ``MARKETGUARD_RULES``: YAML files replacing the bundled ones.
 - ``MARKETGUARD_CAPTURE_CONCURRENCY``: browser pages captured at once; default 2.
+- ``MARKETGUARD_INVESTIGATORS``: the two investigators named in extraction records,
+  comma-separated (the first is the capture's operator). ``MARKETGUARD_CASE_ID``: case number
+  stamped on captures. ``MARKETGUARD_TSA_URL`` / ``MARKETGUARD_TSA_CA``: RFC 3161 timestamp
+  authority and its CA certificate (PEM). ``MARKETGUARD_LEDGER_CHECKPOINT_EVERY``: default 100.
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ class Settings:
     viewport: tuple[int, int] = (1280, 800)
     locale: str = "zh-CN"
     timezone: str = "Asia/Shanghai"
+    # Evidence (docs/evidence.md): who captures, for which case, and the optional RFC 3161
+    # timestamp authority with its CA certificate (PEM) for checking its tokens.
+    investigators: list[str] = field(default_factory=list)
+    case_id: str = ""
+    tsa_url: str = ""
+    tsa_ca_file: Path | None = None
+    ledger_checkpoint_every: int = 100
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +68,17 @@ class Settings:
             s.rules = Path(env["MARKETGUARD_RULES"])
         if env.get("MARKETGUARD_CAPTURE_CONCURRENCY"):
             s.capture_concurrency = max(1, int(env["MARKETGUARD_CAPTURE_CONCURRENCY"]))
+        if env.get("MARKETGUARD_INVESTIGATORS"):
+            names = env["MARKETGUARD_INVESTIGATORS"].replace("，", ",").split(",")
+            s.investigators = [n.strip() for n in names if n.strip()]
+        if env.get("MARKETGUARD_CASE_ID"):
+            s.case_id = env["MARKETGUARD_CASE_ID"].strip()
+        if env.get("MARKETGUARD_TSA_URL"):
+            s.tsa_url = env["MARKETGUARD_TSA_URL"].strip()
+        if env.get("MARKETGUARD_TSA_CA"):
+            s.tsa_ca_file = Path(env["MARKETGUARD_TSA_CA"])
+        if env.get("MARKETGUARD_LEDGER_CHECKPOINT_EVERY"):
+            s.ledger_checkpoint_every = max(0, int(env["MARKETGUARD_LEDGER_CHECKPOINT_EVERY"]))
         return s
 
 

@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 from crawlers.pipelines import archive_for
 from evidence.archive.base import Archive
 from evidence.capture import CaptureError, Capturer
+from evidence.ledger import ledger_for
 from marketguard.models import Assessment, PageError
 from marketguard.settings import Settings
 
@@ -41,7 +42,14 @@ class CapturePipeline:
             return item
         listing = item.listing
         if self.capturer is None:
-            self.capturer = Capturer(self.settings, self.archive.put_blob)
+            # Every capture is sealed in the archive's ledger as it completes.
+            self.capturer = Capturer(
+                self.settings,
+                self.archive.put_blob,
+                investigators=self.settings.investigators,
+                case_id=self.settings.case_id,
+                ledger=ledger_for(self.archive, self.settings),
+            )
         try:
             item.evidence = await self.capturer.capture(
                 url=listing.url,
