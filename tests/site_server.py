@@ -50,6 +50,7 @@ class FixtureSite:
         # at ``offsite_origin``: a trap server that proves the crawler never followed them.
         self.offsite_origin = offsite_origin.encode()
         self.requests: list[str] = []
+        self.cookies: list[str] = []  # the Cookie header of each request ("" when none)
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,6 +58,7 @@ class FixtureSite:
 
             def do_GET(self) -> None:
                 owner.requests.append(self.path)
+                owner.cookies.append(self.headers.get("Cookie", ""))
                 status, content_type, body = owner.route(self.path)
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)

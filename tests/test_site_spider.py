@@ -175,6 +175,60 @@ def test_robots_obeyed_by_default_and_per_site_switch(site: FixtureSite, tmp_pat
     assert listings[0]["platform"] == "agency" and listings[0]["price"] == "89.00"
 
 
+def test_proxy_and_cookie_file_per_site(site: FixtureSite, tmp_path: Path) -> None:
+    """The site's proxy carries every request, robots.txt included; its cookies go along."""
+    cookies = tmp_path / "shop.cookies.txt"
+    cookies.write_text(
+        "# Netscape HTTP Cookie File\n"
+        ".shop.invalid\tTRUE\t/\tFALSE\t0\tsession\tabc123\n"
+        "#HttpOnly_.shop.invalid\tTRUE\t/\tFALSE\t0\tuid\t42\n"
+        ".other.invalid\tTRUE\t/\tFALSE\t0\tleak\tno\n"
+    )
+    (tmp_path / "proxied.yaml").write_text(
+        "site: proxied\nallowed_domains: [shop.invalid]\n"
+        f"proxy: {site.url}\nlogin: {{cookies_file: shop.cookies.txt}}\n"
+        "detail: {fields: {}}\n"
+    )
+    before = len(site.requests)
+    # shop.invalid cannot resolve: only a request through the proxy (the fixture server) works.
+    listings, stderr, code = dry_run(
+        "--url", "http://www.shop.invalid/p/microdata", "--sites-dir", str(tmp_path)
+    )
+    assert code == 0, stderr
+    assert listings[0]["platform"] == "proxied" and listings[0]["price"] == "1299.00"
+    seen = dict(zip(site.requests[before:], site.cookies[before:], strict=True))
+    assert seen == {
+        "http://www.shop.invalid/robots.txt": "session=abc123; uid=42",
+        "http://www.shop.invalid/p/microdata": "session=abc123; uid=42",
+    }
+
+
+@pytest.mark.browser
+def test_browser_context_gets_the_sites_storage_state_and_proxy(
+    site: FixtureSite, tmp_path: Path
+) -> None:
+    state = {
+        "cookies": [
+            {"name": "session", "value": "from-browser", "domain": ".shop.invalid", "path": "/",
+             "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}
+        ],
+        "origins": [],
+    }  # fmt: skip
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    (tmp_path / "proxied.yaml").write_text(
+        "site: proxied\nallowed_domains: [shop.invalid]\nbrowser: always\nrobots_obey: false\n"
+        f"proxy: {site.url}\nlogin: {{storage_state: state.json}}\ndetail: {{fields: {{}}}}\n"
+    )
+    before = len(site.requests)
+    listings, stderr, code = dry_run(
+        "--url", "http://www.shop.invalid/p/jsonld", "--sites-dir", str(tmp_path)
+    )
+    assert code == 0, stderr
+    assert listings[0]["rendered_with"] == "browser" and listings[0]["price"] == "89.00"
+    seen = dict(zip(site.requests[before:], site.cookies[before:], strict=True))
+    assert seen["http://www.shop.invalid/p/jsonld"] == "session=from-browser"
+
+
 def test_pass_through_the_pipeline_stores_listings(site: FixtureSite, tmp_path: Path) -> None:
     proc = run_cli(
         "crawl", "--site", str(ADAPTERS / "tb.yaml"), "--base-url", site.url,

@@ -135,6 +135,17 @@ class SiteAdapter:
     detail: DetailSpec | None = None
     shop: ShopSpec | None = None
     keywords: list[str] = field(default_factory=list)
+    concurrency: int | None = None  # parallel requests per domain (default: the pass's)
+    delay: float | None = None  # seconds between requests per domain (AutoThrottle may add)
+
+    def download_slots(self) -> dict[str, dict[str, float]]:
+        """Per-host limits for Scrapy's DOWNLOAD_SLOTS, one slot per allowed domain."""
+        limits: dict[str, float] = {}
+        if self.concurrency is not None:
+            limits["concurrency"] = self.concurrency
+        if self.delay is not None:
+            limits["delay"] = self.delay
+        return {domain: dict(limits) for domain in self.allowed_domains} if limits else {}
 
     def allows(self, url: str) -> bool:
         """True when ``url`` is on one of the adapter's domains (subdomains included)."""
@@ -211,6 +222,13 @@ class _Reader:
             raise self.error(where, f"must be a whole number >= {minimum}, not {value!r}")
         return value
 
+    def number(self, value: Any, where: str) -> float | None:
+        if value is None:
+            return None
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise self.error(where, f"must be a number of seconds >= 0, not {value!r}")
+        return float(value)
+
     def regex(self, value: Any, where: str) -> re.Pattern[str]:
         text = self.string(value, where, required=True)
         try:
@@ -225,6 +243,7 @@ class _Reader:
         top = {
             "site", "name", "allowed_domains", "base_url", "encoding", "robots_obey", "browser",
             "browser_wait_for", "proxy", "login", "search", "detail", "shop", "keywords",
+            "concurrency", "delay",
         }  # fmt: skip
         data = self.mapping(raw, "", top)
         site = self.string(data.get("site"), "site", required=True)
@@ -279,6 +298,8 @@ class _Reader:
             detail=self.detail(data["detail"]) if data.get("detail") is not None else None,
             shop=self.shop(data["shop"]) if data.get("shop") is not None else None,
             keywords=[self.string(k, f"keywords[{n}]") for n, k in enumerate(keywords)],
+            concurrency=self.integer(data.get("concurrency"), "concurrency", 0, 1) or None,
+            delay=self.number(data.get("delay"), "delay"),
         )
         if adapter.search is None and adapter.detail is None:
             raise self.error(

@@ -20,12 +20,13 @@ from urllib.parse import quote, urljoin, urlsplit
 import scrapy
 from parsel import Selector
 from scrapy.http import Response, TextResponse
+from scrapy.settings import get_settings_priority
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.extraction.decoding import decode_html
 from crawlers.extraction.generic import listing_from_text, platform_of
-from crawlers.site_adapter.login import browser_context_kwargs, cookie_header, load_cookies
+from crawlers.site_adapter.login import browser_context_kwargs
 from crawlers.site_adapter.records import (
     Record,
     Scope,
@@ -36,6 +37,7 @@ from crawlers.site_adapter.records import (
 )
 from crawlers.site_adapter.registry import adapter_for_url, load_site
 from crawlers.site_adapter.script_json import ScriptJsonError, find_script_json, resolve_path
+from crawlers.site_adapter.site_requests import PRIORITY, SiteRequestMiddleware
 from crawlers.site_adapter.spec import DetailSpec, PageSpec, SiteAdapter
 from crawlers.spiders.demo_shop import split_keywords
 from crawlers.spiders.page_errors import page_error_from_failure
@@ -60,6 +62,20 @@ def generic_adapter(url: str) -> SiteAdapter:
 
 class SiteSpider(scrapy.Spider):
     name = "site"
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        # Added to whatever downloader middlewares the project configures, not replacing them,
+        # at spider priority: a runner merging its project settings in later would drop an
+        # addition made at project priority.
+        name = "DOWNLOADER_MIDDLEWARES"
+        middlewares = settings.getdict(name)
+        middlewares[f"{SiteRequestMiddleware.__module__}.{SiteRequestMiddleware.__name__}"] = (
+            PRIORITY
+        )
+        priority = max(settings.getpriority(name) or 0, get_settings_priority("spider"))
+        settings.set(name, middlewares, priority=priority)
 
     def __init__(
         self,
@@ -100,9 +116,9 @@ class SiteSpider(scrapy.Spider):
         if not url and not self.keywords:
             raise ValueError("site spider needs -a keywords=WORD[,WORD...] (search terms)")
         self.max_pages = int(max_pages) if max_pages not in (None, "") else None
-        self._cookies = (
-            load_cookies(adapter.login.cookies_file) if adapter.login.cookies_file else []
-        )
+        # Read by crawlers.middlewares.site_policy: the adapter's robots.txt choice and limits.
+        self.robotstxt_obey = adapter.robots_obey
+        self.download_slots = adapter.download_slots()
         self._context_kwargs = browser_context_kwargs(adapter.login, adapter.proxy)
         self._requested: set[str] = set()
         self._shops: dict[str, Record | None] = {}
@@ -127,7 +143,6 @@ class SiteSpider(scrapy.Spider):
             return None
         browser = browser or self.adapter.browser == "always"
         meta: dict[str, Any] = {}
-        headers: dict[str, str] = {}
         if not self.adapter.robots_obey:
             meta["dont_obey_robotstxt"] = True
         if browser:
@@ -143,18 +158,14 @@ class SiteSpider(scrapy.Spider):
                 # A context of the site's own: its login and proxy reach no other site.
                 meta["playwright_context"] = f"site-{self.adapter.site}"
                 meta["playwright_context_kwargs"] = self._context_kwargs
-        else:
-            if self.adapter.proxy:
-                meta["proxy"] = self.adapter.proxy
-            if self._cookies and (cookie := cookie_header(self._cookies, url)):
-                headers["Cookie"] = cookie
+        # Plain HTTP requests get the site's proxy and cookies from SiteRequestMiddleware, which
+        # also sees the robots.txt requests Scrapy makes on its own.
         return scrapy.Request(
             url,
             callback=callback,
             errback=self.on_error,
             cb_kwargs=cb_kwargs,
             meta=meta,
-            headers=headers or None,
             priority=priority,
             dont_filter=dont_filter,
         )
@@ -236,7 +247,8 @@ class SiteSpider(scrapy.Spider):
                 if (request := self._request(url, self.parse_detail, kwargs)) is not None:
                     yield request
             else:
-                yield from self._finish(record, response.url, keyword)
+                rendered = bool(response.meta.get("playwright"))
+                yield from self._finish(record, response.url, keyword, rendered=rendered)
         last = search.first_page + (self.max_pages or search.max_pages) - 1
         if results and page < last:
             following = ""
@@ -271,6 +283,7 @@ class SiteSpider(scrapy.Spider):
     ) -> Iterator[Item]:
         detail = self.adapter.detail
         page_spec = detail.page if detail is not None else PageSpec(fields={})
+        rendered = rendered or bool(response.meta.get("playwright"))
         try:
             scope, text = self._scope(response, page_spec)
             base = None
@@ -279,6 +292,12 @@ class SiteSpider(scrapy.Spider):
             own = read_page(page_spec, scope)
         except Exception as exc:  # a parser bug or broken page costs one page, not the pass
             yield PageError(response.url, "parse", f"{type(exc).__name__}: {exc}")
+            return
+        if not own and base is None and (page_spec.fields or page_spec.attributes):
+            # Not one field the adapter expects: a broken or foreign page, not a listing. The
+            # search result's snippet alone would put an unverified listing into the pass.
+            expected = ", ".join(sorted(page_spec.fields)) or "attributes"
+            yield PageError(response.url, "parse", f"detail page has none of: {expected}")
             return
         has_price = bool(own.get("price")) or (base is not None and base.price is not None)
         has_title = bool(own.get("title")) or (base is not None and bool(base.title))
