@@ -77,6 +77,7 @@ def main(argv: list[str]) -> None:
             "tests.images_pass.Collector": 900,
         },
         "EXTENSIONS": {},
+        "MARKETGUARD_IMAGES": True,
         "MARKETGUARD_HOME": home,
         "TEST_OUT": out,
         "LOG_LEVEL": "WARNING",

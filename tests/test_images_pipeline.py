@@ -203,3 +203,21 @@ def test_ocr_text_reaches_the_ccc_rules(crawled: dict[str, Any]) -> None:
     assert "CCC_MISSING" not in _rules(row)
     # auto mode: only the charger (a CCC category) was read, not the phone cases
     assert crawled["stats"]["marketguard/images/ocr"] == 1
+
+
+def test_image_step_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scrapy.exceptions import NotConfigured
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.pipelines.images import ImagePipeline
+    from crawlers.run import PIPELINES
+
+    assert "crawlers.pipelines.images.ImagePipeline" in PIPELINES
+    monkeypatch.delenv("MARKETGUARD_IMAGES", raising=False)
+    with pytest.raises(NotConfigured):
+        ImagePipeline.from_crawler(get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x"}))
+    monkeypatch.setenv("MARKETGUARD_IMAGES", "1")
+    pipeline = ImagePipeline.from_crawler(
+        get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x", "MARKETGUARD_OCR": "never"})
+    )
+    assert pipeline.ocr_mode == "never" and pipeline.thresholds.shared_radius == 3

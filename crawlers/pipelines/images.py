@@ -7,9 +7,13 @@ For each Listing (at most ``MARKETGUARD_IMAGES_PER_LISTING`` distinct image URLs
 2. hash (matching.image_hash: pHash of the 8 mirror/rotation variants, colour grid);
 3. look the picture up in the reference library (home/refs.db) and record it in the seen-image
    index (home/seen_images.db), with the radius and colour tolerance of the IMAGE_* rules;
-4. OCR (``MARKETGUARD_OCR``): ``auto`` reads images only of listings whose category needs CCC
-   or maker information, skipping pictures that are genuine reference photos; ``always``;
-   ``never``.
+4. OCR (``MARKETGUARD_OCR``): ``auto`` reads pictures only where their text can change the
+   outcome: listings that the text alone would flag ``MARKETGUARD_OCR_WHEN`` (CCC_MISSING,
+   MAKER_INFO_MISSING), picture by picture until those flags go away, skipping genuine
+   reference photos; ``always``; ``never``.
+
+Switched on by the Scrapy setting or environment variable ``MARKETGUARD_IMAGES`` (off by
+default: see docs/images.md for why the demo pass keeps it off).
 
 The result travels to MatchPipeline as ``ImageSignal``s (``take_image_findings``). A picture
 that cannot be fetched or decoded becomes a ``PageError(kind="image")``, counted and stored with
@@ -23,25 +27,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 
 from marketguard.image_index import ReferenceLibrary, SeenImages
 from marketguard.models import Listing, PageError
-from matching.context import ImageSignal, ReferenceMatch, seller_key
+from matching.context import EMPTY_CONTEXT, ImageSignal, ReferenceMatch, seller_key
 from matching.engine import Matcher
 from matching.image_hash import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageHashes, hash_image
 from matching.image_text import OcrReader, OcrResult
-from matching.rules.base import crawl_day
 
 logger = logging.getLogger(__name__)
 
 OCR_MODES = ("auto", "always", "never")
+# Flags that text read from pictures can make go away (a number or maker printed on a card).
+DEFAULT_OCR_WHEN = ("CCC_MISSING", "MAKER_INFO_MISSING")
+_TRUE = ("1", "true", "yes", "on")
 _FINDINGS_ATTR = "_marketguard_image_findings"
 
 
@@ -86,6 +94,7 @@ class ImagePipeline:
         home: Path,
         *,
         ocr: str = "auto",
+        ocr_when: tuple[str, ...] = DEFAULT_OCR_WHEN,
         max_bytes: int = 8_000_000,
         timeout: float = 15.0,
         per_listing: int = 6,
@@ -100,6 +109,7 @@ class ImagePipeline:
         self.thresholds = _thresholds(matcher)
         self.home = home
         self.ocr_mode = ocr
+        self.ocr_when = frozenset(ocr_when)
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.per_listing = per_listing
@@ -116,6 +126,9 @@ class ImagePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImagePipeline:
         s = crawler.settings
+        switch = s.get("MARKETGUARD_IMAGES", os.environ.get("MARKETGUARD_IMAGES", ""))
+        if str(switch).strip().lower() not in _TRUE:
+            raise NotConfigured("image step off (MARKETGUARD_IMAGES)")
         catalogue, rules = s.get("MARKETGUARD_CATALOGUE"), s.get("MARKETGUARD_RULES")
         matcher = Matcher.load(
             Path(catalogue) if catalogue else None, Path(rules) if rules else None
@@ -125,6 +138,7 @@ class ImagePipeline:
             matcher,
             Path(s["MARKETGUARD_HOME"]),
             ocr=s.get("MARKETGUARD_OCR", "auto"),
+            ocr_when=tuple(s.getlist("MARKETGUARD_OCR_WHEN", list(DEFAULT_OCR_WHEN))),
             max_bytes=s.getint("MARKETGUARD_IMAGE_MAX_BYTES", 8_000_000),
             timeout=s.getfloat("MARKETGUARD_IMAGE_TIMEOUT", 15.0),
             per_listing=s.getint("MARKETGUARD_IMAGES_PER_LISTING", 6),
@@ -160,61 +174,73 @@ class ImagePipeline:
         fetched = await asyncio.gather(*(self._fetch(url) for url in urls[: self.per_listing]))
         loop = asyncio.get_running_loop()
         shop = seller_key(item.platform, item.seller.seller_id) if item.seller else ""
-        wants_ocr = self._wants_ocr(item)
         signals: list[ImageSignal] = []
-        read = 0
+        bodies: list[bytes | None] = []
         for url, body, problem in fetched:
-            if body is None:
-                findings.errors.append(self._error(url, problem))
-                signals.append(ImageSignal(url=url, error=problem))
+            signal, body = await self._hash_one(loop, findings, item, shop, url, body, problem)
+            signals.append(signal)
+            bodies.append(body)
+        read = 0
+        for index, body in enumerate(bodies):
+            signal = signals[index]
+            if body is None or signal.reference_matches or read >= self.ocr_per_listing:
                 continue
+            if not self._wants_ocr(item, signals):
+                break
+            read += 1
             try:
-                hashes, refs, shared = await loop.run_in_executor(
-                    self._hasher, self._hash_and_look_up, body, url, shop, item.key
-                )
-            except ImageDecodeError as exc:
-                self.stats.inc_value(f"marketguard/images/unreadable/{exc.kind}")
-                findings.errors.append(self._error(url, f"{exc.kind}: {exc}"))
-                signals.append(ImageSignal(url=url, error=f"{exc.kind}: {exc}"))
+                ocr = await loop.run_in_executor(self._reader_pool, self._read, body)
+            except Exception as exc:  # the picture hashed, so this is OCR's own failure
+                logger.warning("OCR failed for %s: %s", signal.url, exc)
+                findings.errors.append(self._error(signal.url, f"OCR: {exc}"))
                 continue
-            except Exception as exc:  # a store or library bug must not cost us the listing
-                logger.exception("image step failed for %s", url)
-                message = f"{type(exc).__name__}: {exc}"
-                findings.errors.append(self._error(url, message))
-                signals.append(ImageSignal(url=url, error=message))
-                continue
-            self.stats.inc_value("marketguard/images/hashed")
-            ocr: OcrResult | None = None
-            if wants_ocr and read < self.ocr_per_listing and not refs and not hashes.blank:
-                read += 1
-                try:
-                    ocr = await loop.run_in_executor(self._reader_pool, self._read, body)
-                    self.stats.inc_value("marketguard/images/ocr")
-                except Exception as exc:
-                    logger.warning("OCR failed for %s: %s", url, exc)
-                    findings.errors.append(self._error(url, f"OCR: {exc}"))
-            signals.append(
-                ImageSignal(
-                    url=url,
-                    phash=hashes.phash,
-                    reference_matches=refs,
-                    shared_with_sellers=shared,
-                    ocr_text=ocr.text if ocr else "",
-                    ccc_mark=bool(ocr and ocr.ccc_mark),
-                )
-            )
+            self.stats.inc_value("marketguard/images/ocr")
+            signals[index] = replace(signal, ocr_text=ocr.text, ccc_mark=ocr.ccc_mark)
         findings.signals = tuple(signals)
         return item
 
-    def _wants_ocr(self, listing: Listing) -> bool:
+    async def _hash_one(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        findings: ImageFindings,
+        item: Listing,
+        shop: str,
+        url: str,
+        body: bytes | None,
+        problem: str,
+    ) -> tuple[ImageSignal, bytes | None]:
+        """The picture's signal, and its bytes when they are worth reading by OCR."""
+        if body is None:
+            findings.errors.append(self._error(url, problem))
+            return ImageSignal(url=url, error=problem), None
+        try:
+            hashes, refs, shared = await loop.run_in_executor(
+                self._hasher, self._hash_and_look_up, body, url, shop, item.key
+            )
+        except ImageDecodeError as exc:
+            self.stats.inc_value(f"marketguard/images/unreadable/{exc.kind}")
+            message = f"{exc.kind}: {exc}"
+            findings.errors.append(self._error(url, message))
+            return ImageSignal(url=url, error=message), None
+        except Exception as exc:  # a store or library bug must not cost us the listing
+            logger.exception("image step failed for %s", url)
+            message = f"{type(exc).__name__}: {exc}"
+            findings.errors.append(self._error(url, message))
+            return ImageSignal(url=url, error=message), None
+        self.stats.inc_value("marketguard/images/hashed")
+        signal = ImageSignal(
+            url=url, phash=hashes.phash, reference_matches=refs, shared_with_sellers=shared
+        )
+        return signal, None if hashes.blank else body
+
+    def _wants_ocr(self, listing: Listing, signals: list[ImageSignal]) -> bool:
+        """Whether reading (another) picture can change the outcome for this listing."""
         if self.ocr_mode != "auto":
             return self.ocr_mode == "always"
-        category = self.matcher.categorize(listing)
-        if category is None:
-            return False
-        return category.maker_info_required or category.ccc_required_on(
-            crawl_day(listing.crawled_at)
-        )
+        # Pure and cheap (tens of microseconds): the flags the listing gets with what the
+        # pictures have told so far. OCR stops as soon as none of the ocr_when flags is left.
+        result = self.matcher.match(listing, EMPTY_CONTEXT.for_listing(images=signals))
+        return any(flag.rule_id in self.ocr_when for flag in result.flags)
 
     async def _fetch(self, url: str) -> tuple[str, bytes | None, str]:
         engine = self.crawler.engine
