@@ -24,6 +24,7 @@ from api.app import create_app
 from api.feed import notices, recheck, webhooks
 from api.feed.config import FeedConfig
 from api.feed.platforms import create_platform_account
+from api.feed.schemas import EnvelopeOut
 from api.workspace_db import WorkspaceDb
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.models import Artifact, Evidence, Flag, Listing, Review, Seller, utcnow
@@ -96,20 +97,28 @@ def save(archive: SqliteArchive, pages: ListingPages, platform: str, n: int, **k
     seller = kw.pop("seller", Seller(f"seller-{n}", f"店铺{n}"))
     image = kw.pop("image", f"image-{platform}-{n}".encode())
     listing = Listing(
-        platform, str(n), f"{pages.base}/{platform}/item/{n}", kw.pop("title", f"充电器 {n}"),
+        platform,
+        str(n),
+        f"{pages.base}/{platform}/item/{n}",
+        kw.pop("title", f"充电器 {n}"),
         seller=seller,
     )
     shot = archive.put_blob(b"\x89PNG\r\n\x1a\n" + f"{platform}{n}".encode())
     picture = archive.put_blob(image)
     evidence = Evidence(
-        f"cap-{platform}-{n}", platform, str(n), listing.url, http_status=200,
+        f"cap-{platform}-{n}",
+        platform,
+        str(n),
+        listing.url,
+        http_status=200,
         artifacts=[
             Artifact("screenshot", "image/png", shot, 20),
             Artifact("image", "image/jpeg", picture, len(image), "https://img.example/1.jpg"),
         ],
     )
     archive.save_listing(
-        listing, [Flag("CCC_MISSING", "high", "未标注 3C 认证", "《认证认可条例》第二十七条")],
+        listing,
+        [Flag("CCC_MISSING", "high", "未标注 3C 认证", "《认证认可条例》第二十七条")],
         evidence,
     )
 
@@ -146,10 +155,17 @@ def world(tmp_path: Path) -> Iterator[World]:
     officer = TestClient(app, headers={"Authorization": f"Bearer {token(db, '王五', 'reviewer')}"})
     admin = TestClient(app, headers={"Authorization": f"Bearer {token(db, '管理员', 'admin')}"})
     yield World(
-        archive, db, clock, config, pages, officer, admin,
+        archive,
+        db,
+        clock,
+        config,
+        pages,
+        officer,
+        admin,
         PlatformClient(TestClient(app), made_a.api_key),
         PlatformClient(TestClient(app), made_b.api_key),
-        made_a.account.webhook_secret, app,
+        made_a.account.webhook_secret,
+        app,
     )
     pages.close()
     db.close()
@@ -195,9 +211,12 @@ def test_only_confirmed_listings_get_notices_and_only_once(world: World) -> None
     assert unconfirmed.status_code == 422 and unconfirmed.json()["error"] == "not_confirmed"
     batch = world.officer.post(
         "/api/notices",
-        json={"listings": [
-            {"platform": "shopA", "listing_id": "2"}, {"platform": "shopA", "listing_id": "7"},
-        ]},
+        json={
+            "listings": [
+                {"platform": "shopA", "listing_id": "2"},
+                {"platform": "shopA", "listing_id": "7"},
+            ]
+        },
     )
     assert batch.status_code == 422
     assert notices.list_notices(world.db)[0] == 0  # all or none
@@ -287,6 +306,12 @@ def test_pull_pages_with_a_resumable_idempotent_cursor(world: World) -> None:
     assert headers["X-TAXII-Date-Added-First"] == made[0]["date_added"]
     after = client.page(limit=10, added_after=made[2]["date_added"]).json()
     assert [o["id"] for o in after["objects"]] == [m["id"] for m in made[3:]] + [late["id"]]
+    # the page is spliced from stored JSON text: it must match the documented model and the
+    # notice as read one by one (hostile title included)
+    envelope = EnvelopeOut.model_validate_json(client.page(limit=10).content)
+    for obj in envelope.objects:
+        assert obj.model_dump(mode="json") == notices.get_notice(world.db, obj.id)
+    assert envelope.objects[0].listing.title == HOSTILE_TITLE
     bad = client.page(cursor="not-a-cursor")
     assert bad.status_code == 400 and bad.json()["error"] == "bad_cursor"
 
@@ -331,7 +356,10 @@ def test_reports_follow_the_state_machine(world: World) -> None:
     assert reopen.status_code == 409 and reopen.json()["error"] == "notice_closed"
     detail = world.officer.get(f"/api/notices/{nid}").json()
     assert [(e["from_status"], e["to_status"]) for e in detail["events"]] == [
-        ("", "new"), ("new", "received"), ("received", "removed"), ("removed", "closed"),
+        ("", "new"),
+        ("new", "received"),
+        ("received", "removed"),
+        ("removed", "closed"),
     ]
     assert detail["events"][1]["actor"] == "platform:甲平台"
 
@@ -376,8 +404,9 @@ def test_webhooks_are_signed_retried_dead_lettered_and_replayed(world: World) ->
         "/api/feed/platforms", json={"name": "甲平台推送", "platform": "shopA", "webhook_url": ""}
     ).json()
     assert made["api_key"].startswith("mgp_")
-    with WebhookReceiver(made["webhook_secret"], now=lambda: world.clock.now.timestamp(),
-                         failures=3) as receiver:
+    with WebhookReceiver(
+        made["webhook_secret"], now=lambda: world.clock.now.timestamp(), failures=3
+    ) as receiver:
         from api.feed.platforms import set_webhook
 
         set_webhook(world.db, made["account_id"], receiver.url)
@@ -524,7 +553,10 @@ def test_per_platform_figures(world: World) -> None:
     assert a["takedown_rate"] == round(2 / 3, 4)
     assert (a["relisted"], a["relisting_rate"]) == (1, 0.5)
     assert (b["notices"], b["acknowledged"], b["ack_hours_median"], b["takedown_rate"]) == (
-        1, 0, None, None
+        1,
+        0,
+        None,
+        None,
     )
     assert b["overdue"] == 1
 

@@ -290,9 +290,24 @@ def add_user_cli(
     home: str, name: str, role: str, password: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "marketguard.cli", "users", "add", name, "--role", role,
-         "--password-stdin", "--store", home],
-        cwd=REPO_ROOT, input=password + "\n", capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "marketguard.cli",
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--store",
+            home,
+        ],
+        cwd=REPO_ROOT,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
 

@@ -42,11 +42,15 @@ def create_token(db: WorkspaceDb, user: User, label: str) -> tuple[int, str]:
 def token_user(db: WorkspaceDb, token: str) -> User | None:
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    row = db.conn().execute(
-        "SELECT token_id, user_id, last_used FROM api_tokens "
-        "WHERE token_hash = ? AND revoked_at IS NULL",
-        (_hash(token),),
-    ).fetchone()
+    row = (
+        db.conn()
+        .execute(
+            "SELECT token_id, user_id, last_used FROM api_tokens "
+            "WHERE token_hash = ? AND revoked_at IS NULL",
+            (_hash(token),),
+        )
+        .fetchone()
+    )
     if row is None:
         return None
     user = get_user(db, int(row["user_id"]))
@@ -70,9 +74,11 @@ def revoke_token(db: WorkspaceDb, user: User, token_id: int) -> bool:
 
 
 def list_tokens(db: WorkspaceDb, user: User) -> list[TokenInfo]:
-    rows = db.conn().execute(
-        "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY token_id", (user.user_id,)
-    ).fetchall()
+    rows = (
+        db.conn()
+        .execute("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY token_id", (user.user_id,))
+        .fetchall()
+    )
     return [
         TokenInfo(
             int(r["token_id"]), r["label"], r["created_at"], r["last_used"], bool(r["revoked_at"])

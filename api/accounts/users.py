@@ -86,9 +86,11 @@ def set_password(db: WorkspaceDb, name: str, password: str) -> None:
 
 
 def get_user(db: WorkspaceDb, user_id: int) -> User | None:
-    row = db.conn().execute(
-        "SELECT * FROM users WHERE user_id = ? AND disabled = 0", (user_id,)
-    ).fetchone()
+    row = (
+        db.conn()
+        .execute("SELECT * FROM users WHERE user_id = ? AND disabled = 0", (user_id,))
+        .fetchone()
+    )
     return _user(row) if row else None
 
 
@@ -103,9 +105,11 @@ def user_count(db: WorkspaceDb) -> int:
 
 def authenticate(db: WorkspaceDb, name: str, password: str) -> User | None:
     """The user when the password is right and the account is neither disabled nor locked."""
-    row = db.conn().execute(
-        "SELECT * FROM users WHERE name = ? AND disabled = 0", (name.strip(),)
-    ).fetchone()
+    row = (
+        db.conn()
+        .execute("SELECT * FROM users WHERE name = ? AND disabled = 0", (name.strip(),))
+        .fetchone()
+    )
     if row is None:
         # Spend the same time as a real check: response time does not reveal which names exist.
         verify_password(password, _DUMMY_HASH)

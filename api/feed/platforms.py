@@ -86,30 +86,40 @@ def create_platform_account(
 def account_for_key(db: WorkspaceDb, key: str) -> PlatformAccount | None:
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    row = db.conn().execute(
-        "SELECT * FROM platform_accounts WHERE key_hash = ? AND disabled = 0", (_hash(key),)
-    ).fetchone()
+    row = (
+        db.conn()
+        .execute(
+            "SELECT * FROM platform_accounts WHERE key_hash = ? AND disabled = 0", (_hash(key),)
+        )
+        .fetchone()
+    )
     return _account(row) if row else None
 
 
 def get_account(db: WorkspaceDb, account_id: int) -> PlatformAccount | None:
-    row = db.conn().execute(
-        "SELECT * FROM platform_accounts WHERE account_id = ?", (account_id,)
-    ).fetchone()
+    row = (
+        db.conn()
+        .execute("SELECT * FROM platform_accounts WHERE account_id = ?", (account_id,))
+        .fetchone()
+    )
     return _account(row) if row else None
 
 
 def list_accounts(db: WorkspaceDb) -> list[PlatformAccount]:
-    rows = db.conn().execute(
-        "SELECT * FROM platform_accounts WHERE disabled = 0 ORDER BY name"
-    ).fetchall()
+    rows = (
+        db.conn()
+        .execute("SELECT * FROM platform_accounts WHERE disabled = 0 ORDER BY name")
+        .fetchall()
+    )
     return [_account(row) for row in rows]
 
 
 def accounts_of_platform(db: WorkspaceDb, platform: str) -> list[PlatformAccount]:
-    rows = db.conn().execute(
-        "SELECT * FROM platform_accounts WHERE platform = ? AND disabled = 0", (platform,)
-    ).fetchall()
+    rows = (
+        db.conn()
+        .execute("SELECT * FROM platform_accounts WHERE platform = ? AND disabled = 0", (platform,))
+        .fetchall()
+    )
     return [_account(row) for row in rows]
 
 

@@ -128,11 +128,15 @@ def run_rechecks(
 ) -> RecheckReport:
     """Re-check every removed notice whose re-check is due."""
     config = config or FeedConfig()
-    rows = db.conn().execute(
-        "SELECT notice_id FROM notices WHERE status = 'removed' AND recheck_due_at <= ?"
-        " ORDER BY recheck_due_at LIMIT ?",
-        (to_text(db.now()), limit),
-    ).fetchall()
+    rows = (
+        db.conn()
+        .execute(
+            "SELECT notice_id FROM notices WHERE status = 'removed' AND recheck_due_at <= ?"
+            " ORDER BY recheck_due_at LIMIT ?",
+            (to_text(db.now()), limit),
+        )
+        .fetchall()
+    )
     own = client is None
     http = client or httpx.Client(timeout=15.0, follow_redirects=True)
     closed = reopened = undecided = 0

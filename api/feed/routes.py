@@ -123,8 +123,9 @@ def pull(
     if page.first_added:
         headers["X-TAXII-Date-Added-First"] = page.first_added
         headers["X-TAXII-Date-Added-Last"] = page.last_added or page.first_added
-    body = EnvelopeOut(more=page.more, next=page.next, objects=page.objects)  # type: ignore[arg-type]
-    return JSONResponse(body.model_dump(mode="json"), headers=headers)
+    # Built as text from the stored payloads (see notices.view_json); the response model above
+    # documents the same shape, and tests check the two agree.
+    return Response(page.envelope_json(), media_type="application/json", headers=headers)
 
 
 @platform_router.get("/notices/{notice_id}", response_model=NoticeOut, responses=FEED_ERRORS)
@@ -277,12 +278,17 @@ def officer_detail(notice_id: str, user: ReviewerUser, db: WorkspaceDep) -> Noti
     except notices.UnknownNoticeError as exc:
         raise HTTPException(404, f"no notice {notice_id}") from exc
     return NoticeDetailOut(
-        notice=NoticeOut(**notice), events=notices.events(db, notice_id)  # type: ignore[arg-type]
+        notice=NoticeOut(**notice),
+        events=notices.events(db, notice_id),  # type: ignore[arg-type]
     )
 
 
 def _officer_move(
-    notice_id: str, wanted: str, body: OfficerMoveIn, user: ReviewerUser, db: WorkspaceDep,
+    notice_id: str,
+    wanted: str,
+    body: OfficerMoveIn,
+    user: ReviewerUser,
+    db: WorkspaceDep,
     config: FeedConfig,
 ) -> Response:
     try:

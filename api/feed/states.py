@@ -73,7 +73,9 @@ def check_platform_move(current: str, wanted: str, reason: str) -> None:
         raise TransitionError("notice_closed", "the notice is closed", current, frozenset())
     if wanted in NEEDS_REASON and not reason.strip():
         raise TransitionError(
-            "reason_required", f"a {wanted} report needs a reason", current,
+            "reason_required",
+            f"a {wanted} report needs a reason",
+            current,
             PLATFORM_MOVES[current],
         )
     allowed = PLATFORM_MOVES[current]

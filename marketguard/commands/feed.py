@@ -78,7 +78,10 @@ def cmd_platform_add(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     audit.record(
-        db, "cli", "platform.create", f"platform_account:{args.name}",
+        db,
+        "cli",
+        "platform.create",
+        f"platform_account:{args.name}",
         after={"platform": args.platform, "webhook_url": args.webhook_url},
     )
     print(f"account_id     {made.account.account_id}")
