@@ -75,6 +75,10 @@ class FlaggedRow:
     decision: str | None  # latest review decision, None when not reviewed
     screenshot_sha256: str | None  # latest capture's full-page screenshot
     risk_score: int = 0  # 0-100 (matching/risk.py); the queue is ordered by it
+    seller_id: str = ""
+    # Opaque keyset position of this row in queue order: pass it as QueueFilter.after to get
+    # the rows after it. Only meaningful to the backend that made it.
+    cursor: str = ""
 
 
 @dataclass(slots=True)
@@ -94,11 +98,25 @@ class ListingRecord:
 
 @dataclass(slots=True)
 class QueueFilter:
+    """Which flagged listings, and which page of them. Every filter is optional; they combine
+    with AND. ``text`` is a substring search (case-insensitive for Latin letters) over the
+    title, the seller's name and the description of the latest version. ``region`` matches the
+    start of the seller's location ("广东" matches "广东深圳"). ``found_from``/``found_to``
+    bound ``first_seen`` (from inclusive, to exclusive). ``after`` is a FlaggedRow.cursor:
+    the page then starts after that row (keyset paging, fast however deep) and ``offset`` is
+    ignored."""
+
     category: str | None = None
     rule_id: str | None = None
     decision: str | None = None  # "confirmed", "dismissed", or "unreviewed"
     limit: int = 50
     offset: int = 0
+    platform: str | None = None
+    region: str | None = None
+    found_from: datetime | None = None
+    found_to: datetime | None = None
+    text: str | None = None
+    after: str | None = None
 
 
 @dataclass(slots=True)
@@ -221,6 +239,20 @@ class Archive(Protocol):
 
     def facets(self) -> dict[str, dict[str, int]]:
         """Counts of flagged listings by "category" and by "rule" (for the queue's filters)."""
+        ...
+
+    def seller_listings(self, platform: str, seller_id: str, limit: int = 100) -> list[FlaggedRow]:
+        """Every stored listing of one seller (flagged or not, gone ones included), in queue
+        order; an unflagged one has max_severity "none" and risk_score 0. Empty for an empty
+        seller_id."""
+        ...
+
+    def queue_stats(self, query: QueueFilter) -> dict[str, dict[str, int]]:
+        """Counts of the flagged listings ``query`` selects (its paging ignored) by
+        "category", "platform", "region" (seller location as stored), "rule" (a listing counts
+        once under each of its rules), "decision" ("unreviewed" for none) and "week" (ISO week
+        of first_seen in UTC, "2026-W48"); each dict ordered by count, largest first, except
+        "week" which is in time order."""
         ...
 
     def confirmed_seller_ids(self) -> set[str]:

@@ -49,7 +49,7 @@ from marketguard.models import (
 )
 
 DB_NAME = "marketguard.db"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -233,12 +233,31 @@ _SCHEMA_V4 = [
           listing_pk DESC)""",
 ]
 
+# The review workspace: the seller's id as a column (seller history is an index lookup), a
+# trigram full-text index over title, seller name and description (substring search in Chinese
+# without a word segmenter; rowid = listings.id), and first_seen for the date filter.
+_SCHEMA_V5 = [
+    "ALTER TABLE listings ADD COLUMN seller_id TEXT NOT NULL DEFAULT ''",
+    """UPDATE listings SET seller_id = COALESCE((
+         SELECT json_extract(v.data, '$.seller.seller_id') FROM listing_versions v
+         WHERE v.listing_pk = listings.id AND v.version = listings.version), '')""",
+    "CREATE INDEX listings_by_seller ON listings (platform, seller_id) WHERE seller_id <> ''",
+    """CREATE VIRTUAL TABLE listings_fts USING fts5
+         (title, seller_name, description, tokenize = 'trigram')""",
+    """INSERT INTO listings_fts (rowid, title, seller_name, description)
+         SELECT l.id, l.title, l.seller_name,
+                COALESCE(json_extract(v.data, '$.description'), '')
+           FROM listings l JOIN listing_versions v
+             ON v.listing_pk = l.id AND v.version = l.version""",
+]
+
 # version -> script (or statement list) bringing the schema from version - 1 to version
 _MIGRATIONS: dict[int, str | list[str]] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
     3: _SCHEMA_V3,
     4: _SCHEMA_V4,
+    5: _SCHEMA_V5,
 }
 
 
@@ -364,7 +383,10 @@ class SqliteArchive:
                     f"{self.db_path} has schema version {current}; this MarketGuard knows "
                     f"only up to {SCHEMA_VERSION}. Upgrade MarketGuard to open it."
                 )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
+            applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
+            # Every missing step, not just those above the highest: a step is independent of
+            # the ones after it, and a store may have had one taken back.
+            for version in [v for v in range(1, SCHEMA_VERSION + 1) if v not in applied]:
                 # executescript() would COMMIT our transaction; run statement by statement.
                 script = _MIGRATIONS[version]
                 statements = script.split(";") if isinstance(script, str) else script
@@ -436,6 +458,7 @@ class SqliteArchive:
             "category": listing.category,
             "seller_name": seller.name if seller else "",
             "seller_location": seller.location if seller else "",
+            "seller_id": seller.seller_id if seller else "",
             "max_severity": max_severity,
             "risk_score": risk,
             "flag_count": len(flags),
@@ -507,6 +530,13 @@ class SqliteArchive:
                     for rule_id in rule_ids
                 ],
             )
+            if changed:
+                db.execute("DELETE FROM listings_fts WHERE rowid = ?", (pk,))
+                db.execute(
+                    "INSERT INTO listings_fts (rowid, title, seller_name, description)"
+                    " VALUES (?, ?, ?, ?)",
+                    (pk, listing.title, columns["seller_name"], listing.description),
+                )
             if evidence is not None:
                 self._insert_evidence(db, pk, version, pass_id, evidence)
         return SavedListing(version=version, changed=changed)
@@ -669,27 +699,66 @@ class SqliteArchive:
 
     # --- reads and decisions for the review workspace ---------------------------------------
     def flagged(self, query: QueueFilter) -> list[FlaggedRow]:
-        keys, params, order = _queue_query(query)
+        keys, params, order = _queue_query(query, keyset=True)
         # Page over the covering index first, then fetch only that page's rows: OFFSET then
-        # walks index entries, not whole listing rows.
+        # walks index entries, not whole listing rows; a keyset cursor walks none it skips.
+        offset = 0 if query.after else max(0, query.offset)
         rows = self._read(
             f"""
-            SELECT l.*,
-              (SELECT a.sha256 FROM evidence e
-                 JOIN evidence_artifacts a ON a.evidence_pk = e.id AND a.kind = 'screenshot'
-                WHERE e.listing_pk = l.id
-                ORDER BY e.started_at DESC, e.id DESC, a.position LIMIT 1) AS screenshot_sha256
+            SELECT l.*, {_SCREENSHOT}
             FROM ({keys} ORDER BY {order} LIMIT ? OFFSET ?) AS page
             JOIN listings l ON l.id = page.pk
             ORDER BY l.risk_score DESC, l.max_severity DESC, l.last_seen DESC, l.id DESC
             """,
-            [*params, max(0, query.limit), max(0, query.offset)],
+            [*params, max(0, query.limit), offset],
         )
         return [_flagged_row(row) for row in rows]
 
     def count_flagged(self, query: QueueFilter) -> int:
         keys, params, _ = _queue_query(query)
         return int(self._read(f"SELECT COUNT(*) FROM ({keys})", params)[0][0])
+
+    def seller_listings(self, platform: str, seller_id: str, limit: int = 100) -> list[FlaggedRow]:
+        if not seller_id:
+            return []
+        rows = self._read(
+            f"""
+            SELECT l.*, {_SCREENSHOT} FROM listings l
+            WHERE l.platform = ? AND l.seller_id = ?
+            ORDER BY l.risk_score DESC, l.max_severity DESC, l.last_seen DESC, l.id DESC
+            LIMIT ?
+            """,
+            (platform, seller_id, max(0, limit)),
+        )
+        return [_flagged_row(row) for row in rows]
+
+    def queue_stats(self, query: QueueFilter) -> dict[str, dict[str, int]]:
+        keys, params, _ = _queue_query(query)
+        selected = f"SELECT l.* FROM listings l WHERE l.id IN ({keys})"
+        groups = {
+            "category": "category",
+            "platform": "platform",
+            "region": "seller_location",
+            "decision": "COALESCE(decision, 'unreviewed')",
+            "week": "strftime('%Y-W%W', first_seen)",
+        }
+        out: dict[str, dict[str, int]] = {}
+        with self._snapshot() as db:
+            for name, expression in groups.items():
+                order = "g" if name == "week" else "COUNT(*) DESC, g"
+                rows = db.execute(
+                    f"SELECT {expression} AS g, COUNT(*) FROM ({selected}) AS l"
+                    f" GROUP BY g ORDER BY {order}",
+                    params,
+                ).fetchall()
+                out[name] = {row[0]: row[1] for row in rows}
+            rows = db.execute(
+                f"SELECT r.rule_id, COUNT(*) FROM listing_rules r WHERE r.listing_pk IN ({keys})"
+                " GROUP BY r.rule_id ORDER BY COUNT(*) DESC, r.rule_id",
+                params,
+            ).fetchall()
+            out["rule"] = {row[0]: row[1] for row in rows}
+        return out
 
     def facets(self) -> dict[str, dict[str, int]]:
         with self._snapshot() as db:
@@ -896,31 +965,51 @@ def _ledger_entry(row: sqlite3.Row) -> LedgerEntry:
 
 
 # --- queue query ------------------------------------------------------------------------------
-def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
+_SCREENSHOT = """(SELECT a.sha256 FROM evidence e
+                 JOIN evidence_artifacts a ON a.evidence_pk = e.id AND a.kind = 'screenshot'
+                WHERE e.listing_pk = l.id
+                ORDER BY e.started_at DESC, e.id DESC, a.position LIMIT 1) AS screenshot_sha256"""
+
+# Trigram full-text search needs three characters; shorter text (two hanzi are a word) is a
+# LIKE over the columns the listings table carries, walked in queue order.
+_FTS_MIN = 3
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _queue_query(query: QueueFilter, *, keyset: bool = False) -> tuple[str, list[Any], str]:
     """A SELECT of matching listing ids (as ``pk``), its parameters, and its queue ORDER BY.
 
     A rule filter walks the rule index (listing_rules holds rows only for flagged listings, with
-    their category) and joins listings only for a decision filter; otherwise the listings
-    indexes serve. Both orders end on the listing id, so the order is total and a keyset cursor
-    can replace OFFSET later without changing results.
+    their category) and joins listings only for a filter on listing columns; otherwise the
+    listings indexes serve. Both orders end on the listing id, so the order is total and a
+    keyset cursor (``keyset``: honour ``query.after``) gives the same rows as OFFSET.
     """
     if query.decision not in (None, "unreviewed", *DECISIONS):
         raise ValueError(f"unknown decision filter {query.decision!r}")
     where: list[str] = []
     params: list[Any] = []
+    text = (query.text or "").strip()
+    needs_listing = any(
+        v not in (None, "")
+        for v in (query.decision, query.platform, query.region, query.found_from, query.found_to)
+    ) or bool(text)
     if query.rule_id is not None:
         source = "listing_rules r"
-        if query.decision is not None:
+        if needs_listing:
             source += " JOIN listings l ON l.id = r.listing_pk"
         where.append("r.rule_id = ?")
         params.append(query.rule_id)
-        order = "r.risk_score DESC, r.max_severity DESC, r.last_seen DESC, r.listing_pk DESC"
+        sort = ("r.risk_score", "r.max_severity", "r.last_seen", "r.listing_pk")
         key, category = "r.listing_pk", "r.category"
     else:
         source = "listings l"
         where.append("l.max_severity > 0")
-        order = "l.risk_score DESC, l.max_severity DESC, l.last_seen DESC, l.id DESC"
+        sort = ("l.risk_score", "l.max_severity", "l.last_seen", "l.id")
         key, category = "l.id", "l.category"
+    order = ", ".join(f"{column} DESC" for column in sort)
     if query.category is not None:
         where.append(f"{category} = ?")
         params.append(query.category)
@@ -929,7 +1018,41 @@ def _queue_query(query: QueueFilter) -> tuple[str, list[Any], str]:
     elif query.decision is not None:
         where.append("l.decision = ?")
         params.append(query.decision)
+    if query.platform:
+        where.append("l.platform = ?")
+        params.append(query.platform)
+    if query.region:
+        where.append("l.seller_location LIKE ? ESCAPE '\\'")
+        params.append(_like(query.region)[1:])
+    if query.found_from is not None:
+        where.append("l.first_seen >= ?")
+        params.append(_ts(query.found_from))
+    if query.found_to is not None:
+        where.append("l.first_seen < ?")
+        params.append(_ts(query.found_to))
+    if text and len(text) >= _FTS_MIN:
+        where.append(f"{key} IN (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ?)")
+        params.append('"' + text.replace('"', '""') + '"')
+    elif text:
+        where.append("(l.title LIKE ? ESCAPE '\\' OR l.seller_name LIKE ? ESCAPE '\\')")
+        params += [_like(text), _like(text)]
+    if keyset and query.after:
+        where.append(f"({', '.join(sort)}) < (?, ?, ?, ?)")
+        params += _parse_cursor(query.after)
     return f"SELECT {key} AS pk FROM {source} WHERE {' AND '.join(where)}", params, order
+
+
+def _make_cursor(row: sqlite3.Row) -> str:
+    return f"{row['risk_score']}~{row['max_severity']}~{row['last_seen']}~{row['id']}"
+
+
+def _parse_cursor(cursor: str) -> list[Any]:
+    try:
+        risk, severity, last_seen, pk = cursor.split("~")
+        _dt(last_seen)
+        return [int(risk), int(severity), last_seen, int(pk)]
+    except ValueError as exc:
+        raise ValueError(f"not a queue cursor of this store: {cursor!r}") from exc
 
 
 def _flagged_row(row: sqlite3.Row) -> FlaggedRow:
@@ -944,13 +1067,15 @@ def _flagged_row(row: sqlite3.Row) -> FlaggedRow:
         seller_name=row["seller_name"],
         seller_location=row["seller_location"],
         rule_ids=json.loads(row["rule_ids"]),
-        max_severity=SEVERITY_NAMES[row["max_severity"]],
+        max_severity=SEVERITY_NAMES.get(row["max_severity"], "none"),
         flag_count=row["flag_count"],
         first_seen=_dt(row["first_seen"]),
         last_seen=_dt(row["last_seen"]),
         decision=row["decision"],
         screenshot_sha256=row["screenshot_sha256"],
         risk_score=row["risk_score"],
+        seller_id=row["seller_id"],
+        cursor=_make_cursor(row),
     )
 
 
