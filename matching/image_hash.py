@@ -87,6 +87,11 @@ class ImageHashes:
     def hex(self) -> str:
         return f"{self.phash:016x}"
 
+    @property
+    def greyscale(self) -> bool:
+        """No colour anywhere (certificates, emblems, spec cards, black-and-white photos)."""
+        return is_greyscale(self.colour)
+
 
 def _dct_matrix(n: int, rows: int) -> np.ndarray:
     """Rows of the unnormalised DCT-II matrix (scipy.fftpack.dct's scaling, as imagehash uses)."""
@@ -279,6 +284,18 @@ def colour_grid(rgb: Image.Image) -> np.ndarray:
     cells = np.asarray(rgb.resize((COLOUR_GRID, COLOUR_GRID), Image.Resampling.BOX), np.float64)
     total = cells.sum(axis=2, keepdims=True) + 1.0
     return np.rint(cells[:, :, :2] / total * 255).astype(np.uint8)
+
+
+# Neutral grey has chromaticity 1/3 = 85/255 in both channels; JPEG noise moves it a unit or two.
+_NEUTRAL = 85
+GREYSCALE_TOLERANCE = 3
+
+
+def is_greyscale(colour: bytes) -> bool:
+    if not colour:
+        return False
+    grid = np.frombuffer(colour, np.uint8).astype(np.int16)
+    return bool(np.abs(grid - _NEUTRAL).max() <= GREYSCALE_TOLERANCE)
 
 
 _GRID_MOVES = (

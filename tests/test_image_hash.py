@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import imagehash
 import numpy as np
 import pytest
@@ -204,3 +206,14 @@ def test_reference_crops_bring_cropped_copies_within_reach() -> None:
     assert min(min_distance(c.variants, copy.phash) for c in crops) <= NEAR
     with pytest.raises(ValueError):
         hash_reference(jpeg(picture), zooms=(0.7,))
+
+
+def test_pictures_without_colour_are_marked_greyscale() -> None:
+    from tests.image_samples import ccc_mark_picture, text_picture
+
+    assert hash_image(ccc_mark_picture("2021011607654321")).greyscale
+    assert hash_image(
+        jpeg(Image.open(io.BytesIO(text_picture(["证书编号"]))).convert("RGB"))
+    ).greyscale
+    assert hash_image(jpeg(photo(16).convert("L"))).greyscale
+    assert not hash_image(jpeg(photo(16))).greyscale

@@ -176,8 +176,9 @@ def test_picture_in_three_shops_flags_the_third(crawled: dict[str, Any]) -> None
     # the genuine photo, posted by two shops, is left to IMAGE_OFFICIAL_REUSED
     assert "IMAGE_SHARED_ACROSS_SHOPS" not in _rules(by_id["L2"])
     with SeenImages.in_home(crawled["home"]) as seen:
-        # L1-L4 one picture each (L4's two URLs are one), L5 two, L6 "other", L7 the card
-        assert len(seen) == 8
+        # L1-L4 one picture each (L4's two URLs are one), L5 two, L6 "other"; L7's black and
+        # white spec card is not counted (count_greyscale: false)
+        assert len(seen) == 7
 
 
 def test_bad_pictures_are_counted_page_errors(crawled: dict[str, Any]) -> None:

@@ -71,6 +71,7 @@ class _Thresholds:
     ref_colour: int
     shared_radius: int
     shared_colour: int
+    shared_greyscale: bool
 
 
 def _thresholds(matcher: Matcher) -> _Thresholds:
@@ -83,6 +84,7 @@ def _thresholds(matcher: Matcher) -> _Thresholds:
         ref_colour=ref.colour_tolerance if ref else 4,
         shared_radius=shared.max_distance if shared else -1,
         shared_colour=shared.colour_tolerance if shared else 4,
+        shared_greyscale=shared.count_greyscale if shared else False,
     )
 
 
@@ -276,7 +278,8 @@ class ImagePipeline:
         t = self.thresholds
         if self._refs is not None and t.ref_radius >= 0 and len(self._refs):
             refs = self._refs.find(hashes, radius=t.ref_radius, colour_tolerance=t.ref_colour)
-        if self._seen is not None and t.shared_radius >= 0 and shop:
+        counted = t.shared_greyscale or not hashes.greyscale
+        if self._seen is not None and t.shared_radius >= 0 and shop and counted:
             shared = self._seen.observe(
                 shop,
                 listing_key,

@@ -4,7 +4,10 @@ The image side records which shop posted which picture in ``home/seen_images.db`
 over, per listing image, the other shops that posted it (``ImageSignal.shared_with_sellers``);
 this rule counts them. A picture that matches a genuine reference photo is left to
 IMAGE_OFFICIAL_REUSED (authorised resellers legitimately share official photos). Blank pictures
-(white placeholders) are never indexed, so they never link shops.
+(white placeholders) are never indexed, so they never link shops; nor, unless
+``count_greyscale`` is true, are pictures without colour: certificates, CCC emblems and spec
+cards share one layout and differ only in their small print, which a 64-bit hash cannot see, so
+two shops showing *different* certificates would look like one picture.
 
 Counting is by arrival: the N-th shop to post a picture is flagged, the earlier ones are not
 (they are linked to it through the seller network). ``max_distance`` is capped at 3 bits, the
@@ -21,7 +24,7 @@ from matching.yaml_schema import Node
 
 RULE_ID = "IMAGE_SHARED_ACROSS_SHOPS"
 PARAMS_REQUIRED = ("max_distance", "colour_tolerance", "min_shops", "snippet")
-PARAMS_OPTIONAL: tuple[str, ...] = ()
+PARAMS_OPTIONAL = ("count_greyscale",)
 PLACEHOLDERS = ("url", "shops", "min_shops", "other_shops", "distance")
 SNIPPET_PLACEHOLDERS = ("url", "shops", "distance")
 _SHOW_SHOPS = 5
@@ -38,12 +41,14 @@ class ImageSharedAcrossShopsRule:
         colour_tolerance: int,
         min_shops: int,
         snippet: str,
+        count_greyscale: bool = False,
     ) -> None:
         self.text = text
         self.max_distance = max_distance  # the search radius the image side uses
         self.colour_tolerance = colour_tolerance
         self.min_shops = min_shops
         self.snippet = snippet
+        self.count_greyscale = count_greyscale  # read by the image side when it records
 
     def check(self, ctx: ListingView) -> Flag | None:
         images = ctx.context.images
@@ -85,4 +90,7 @@ def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> ImageShare
         colour_tolerance=fields["colour_tolerance"].integer(minimum=-1),
         min_shops=fields["min_shops"].integer(minimum=2),
         snippet=fields["snippet"].template(SNIPPET_PLACEHOLDERS),
+        count_greyscale=fields["count_greyscale"].boolean()
+        if "count_greyscale" in fields
+        else False,
     )
