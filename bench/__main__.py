@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|matching|es_bulk|images|feed] ...
+    python -m bench [crawl|screenshots|matching|es_bulk|images|js|extraction|feed] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import crawl_pass, es_bulk, feed_latency, images, screenshots
+from bench import crawl_pass, es_bulk, extraction, feed_latency, images, js_crawl, screenshots
 
 
 def main(argv: list[str]) -> None:
-    which = set(argv) or {"crawl", "screenshots", "es_bulk", "images", "feed"}
+    which = set(argv) or {"crawl", "screenshots", "es_bulk", "images", "js", "extraction", "feed"}
     if "crawl" in which:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:
@@ -22,6 +22,10 @@ def main(argv: list[str]) -> None:
         print(images.report(images.run()), flush=True)
     if "es_bulk" in which:
         print(es_bulk.report(es_bulk.run()), flush=True)
+    if "extraction" in which:
+        print(extraction.report(extraction.run()), flush=True)
+    if "js" in which:  # 2 000 JavaScript pages through Chromium, browser memory sampled
+        print(js_crawl.report(js_crawl.run()), flush=True)
     if "feed" in which:
         print(feed_latency.report(feed_latency.run()), flush=True)
 
