@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|matching|es_bulk|images|js|extraction|feed] ...
+    python -m bench [crawl|screenshots|text|es_bulk|images|js|extraction|feed] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -9,11 +9,31 @@ from __future__ import annotations
 
 import sys
 
-from bench import crawl_pass, es_bulk, extraction, feed_latency, images, js_crawl, screenshots
+from bench import (
+    crawl_pass,
+    es_bulk,
+    extraction,
+    feed_latency,
+    images,
+    js_crawl,
+    screenshots,
+    text_rules,
+)
 
 
 def main(argv: list[str]) -> None:
-    which = set(argv) or {"crawl", "screenshots", "es_bulk", "images", "js", "extraction", "feed"}
+    which = set(argv) or {
+        "crawl",
+        "screenshots",
+        "es_bulk",
+        "images",
+        "js",
+        "extraction",
+        "feed",
+        "text",
+    }
+    if "text" in which:  # matching's text rules, one core
+        print(text_rules.report(text_rules.run()), flush=True)
     if "crawl" in which:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:

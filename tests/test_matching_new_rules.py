@@ -174,7 +174,7 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
     # CHILD_SEAT_CUSHION
     ("CHILD_SEAT_CUSHION", make("儿童安全坐垫 汽车用 3C"), None, True),
     ("CHILD_SEAT_CUSHION", make("便携式儿童安全座椅 3C"), None, True),
-    ("CHILD_SEAT_CUSHION", make("简易汽车座椅 婴儿 3C"), None, True),
+    ("CHILD_SEAT_CUSHION", make("简易汽车座椅 婴儿 3C", search_keyword="儿童安全座椅"), None, True),
     ("CHILD_SEAT_CUSHION", make("儿童安全座椅 ISOFIX 车载便携 3C"), None, False),
     ("CHILD_SEAT_CUSHION", make("汽车坐垫 四季通用"), None, False),
     # PRICE_OUTLIER_PEERS

@@ -32,6 +32,7 @@ PLACEHOLDERS = ("found", "brand", "kind")
 _SPLIT = re.compile(r"[\s,，.。;；:：!！?？、/|()（）\[\]【】「」『』《》<>“”\"'+*#~-]+")
 _LATIN = re.compile(r"[A-Za-z0-9\u0400-\u04ff]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
+_CACHE_SIZE = 50_000
 
 
 @lru_cache(maxsize=8192)
@@ -99,6 +100,7 @@ class BrandLookalikeRule:
             for char in group:
                 self._shape_group[char] = index
         self._exceptions = frozenset(e.casefold() for e in exceptions)
+        self._cache: dict[str, _Hit | None] = {}
         self._first_chars = {name[0] for name in self._genuine if name} | set(self._shape_group)
 
     def _latin_key(self, text: str) -> str:
@@ -126,6 +128,17 @@ class BrandLookalikeRule:
         return None
 
     def _inspect(self, token: str) -> _Hit | None:
+        # Titles repeat their words (brands, product names) across listings: remember answers.
+        cache = self._cache
+        if token in cache:
+            return cache[token]
+        hit = self._inspect_uncached(token)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()  # bounded: a flood of unique tokens cannot grow it forever
+        cache[token] = hit
+        return hit
+
+    def _inspect_uncached(self, token: str) -> _Hit | None:
         if token.casefold() in self._genuine:
             return None
         for part in _CJK.findall(token)[:1]:

@@ -14,7 +14,7 @@ import re
 from marketguard.models import Flag
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
-from matching.text import alternation, both_widths, snippet_around
+from matching.text import WordFinder, alternation, both_widths, snippet_around
 from matching.yaml_schema import Node
 
 RULE_ID = "CCC_FALSE_CLAIM"
@@ -42,6 +42,8 @@ class CccFalseClaimRule:
         self.kinds = kinds
         self.context_chars = context_chars
         mention = f"(?:{alternation(mention_words)})"
+        # Exemption words are rarer than CCC words: the cheap literal scan looks for them.
+        self._mention = WordFinder(dict.fromkeys(exemption_before + exemption_after, True))
         gap = f"[\\s{both_widths(':-')}认证办理强制性产品目录范围]{{0,6}}"
         self._exempt = re.compile(
             f"(?:(?:{alternation(exemption_before)}){gap}{mention})"
@@ -55,7 +57,8 @@ class CccFalseClaimRule:
             return None
         if category.ccc_required_on(ctx.crawl_date):
             for field, text, text_f in ctx.text_fields:
-                m = self._exempt.search(text_f)
+                # The literal scan for a CCC word is far cheaper than the full pattern.
+                m = self._exempt.search(text_f) if self._mention.search(text_f) else None
                 if m is not None:
                     return self._flag(
                         "exempt",
@@ -64,8 +67,11 @@ class CccFalseClaimRule:
                         m.group(),
                         category.name,
                     )
-            for key, _, value, value_f in ctx.attributes:
-                m = self._exempt.search(f"{key}:{value_f}")
+            joined = "\0".join(f"{a[1]}:{a[3]}" for a in ctx.attributes)
+            if not (joined and self._mention.search(joined) and self._exempt.search(joined)):
+                return None
+            for key, key_f, value, value_f in ctx.attributes:
+                m = self._exempt.search(f"{key_f}:{value_f}")
                 if m is not None:
                     return self._flag(
                         "exempt",

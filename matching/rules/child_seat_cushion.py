@@ -17,7 +17,7 @@ from matching.yaml_schema import Node
 
 RULE_ID = "CHILD_SEAT_CUSHION"
 PARAMS_REQUIRED = ("cushion_words", "qualifiers", "seat_nouns", "window")
-PARAMS_OPTIONAL = ("false_friends", "context_chars")
+PARAMS_OPTIONAL = ("false_friends", "context_chars", "categories")
 PLACEHOLDERS = ("terms",)
 
 
@@ -34,8 +34,10 @@ class ChildSeatCushionRule:
         window: int,
         false_friends: tuple[str, ...],
         context_chars: int,
+        categories: frozenset[str] = frozenset(),
     ) -> None:
         self.text = text
+        self.categories = categories
         self._cushion = WordFinder(
             dict.fromkeys(false_friends, None) | {w: w for w in cushion_words}
         )
@@ -46,6 +48,8 @@ class ChildSeatCushionRule:
         self.context_chars = context_chars
 
     def check(self, ctx: ListingView) -> Flag | None:
+        if self.categories and (ctx.category is None or ctx.category.id not in self.categories):
+            return None
         for field, text, text_f in ctx.text_fields:
             for hit in self._cushion.finditer(text_f):
                 if hit.value is not None:
@@ -75,4 +79,7 @@ def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> ChildSeatC
         context_chars=fields["context_chars"].integer(minimum=0)
         if "context_chars" in fields
         else 10,
+        categories=frozenset(fields["categories"].texts())
+        if "categories" in fields
+        else frozenset(),
     )

@@ -14,7 +14,7 @@ import re
 
 from marketguard.models import Flag
 from matching.rules.base import ListingView, RuleText, Shared
-from matching.text import shorten
+from matching.text import WordFinder, shorten
 from matching.yaml_schema import Node
 
 RULE_ID = "MAKER_INFO_MISSING"
@@ -25,11 +25,15 @@ ITEMS = ("maker", "address", "standard")
 
 
 class _Item:
-    __slots__ = ("keys", "name_en", "name_zh", "pattern")
+    __slots__ = ("anchors", "keys", "name_en", "name_zh", "pattern")
 
-    def __init__(self, keys: tuple[str, ...], pattern: str, zh: str, en: str) -> None:
+    def __init__(
+        self, keys: tuple[str, ...], pattern: str, zh: str, en: str, anchors: tuple[str, ...]
+    ) -> None:
         self.keys = keys
         self.pattern = re.compile(pattern)
+        # Literal words one of which every pattern match contains: a cheap scan first.
+        self.anchors = WordFinder(dict.fromkeys(anchors, True)) if anchors else None
         self.name_zh = zh
         self.name_en = en
 
@@ -59,26 +63,31 @@ class MakerInfoMissingRule:
 
     @staticmethod
     def _shown(ctx: ListingView, item: _Item) -> bool:
-        for _, key_f, value, value_f in ctx.attributes:
+        for _, key_f, value, _ in ctx.attributes:
             if value.strip() and any(k in key_f for k in item.keys):
                 return True
-            if item.pattern.search(value_f):
-                return True
-        return any(item.pattern.search(text_f) for _, _, text_f in ctx.text_fields)
+        values = "\n".join(a[3] for a in ctx.attributes)
+        texts = [values] if values else []
+        texts.extend(text_f for _, _, text_f in ctx.text_fields)
+        anchors = item.anchors
+        return any(
+            (anchors is None or anchors.search(text) is not None) and item.pattern.search(text)
+            for text in texts
+        )
 
 
 def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> MakerInfoMissingRule:
     items: dict[str, _Item] = {}
     for name, node in fields["items"].fields(required=ITEMS).items():
-        f = node.fields(required=("keys", "pattern", "zh", "en"))
+        f = node.fields(required=("keys", "pattern", "zh", "en"), optional=("anchors",))
         pattern = f["pattern"].text()
         try:
             re.compile(pattern)
         except re.error as exc:
             f["pattern"].fail(f"not a valid regular expression: {exc}")
-        items[name] = _Item(
-            f["keys"].texts(non_empty=True), pattern, f["zh"].text(), f["en"].text()
-        )
+        anchors = f["anchors"].texts() if "anchors" in f else ()
+        keys = f["keys"].texts(non_empty=True)
+        items[name] = _Item(keys, pattern, f["zh"].text(), f["en"].text(), anchors)
     min_missing = fields["min_missing"].integer(minimum=1)
     if min_missing > len(ITEMS):
         fields["min_missing"].fail(f"expected at most {len(ITEMS)}")
