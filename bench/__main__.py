@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|text|es_bulk|images|js|extraction|feed] ...
+    python -m bench [crawl|screenshots|verify|text|es_bulk|images|js|extraction|feed] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -18,6 +18,7 @@ from bench import (
     js_crawl,
     screenshots,
     text_rules,
+    verify_speed,
 )
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str]) -> None:
         "extraction",
         "feed",
         "text",
+        "verify",
     }
     if "text" in which:  # matching's text rules, one core
         print(text_rules.report(text_rules.run()), flush=True)
@@ -38,6 +40,8 @@ def main(argv: list[str]) -> None:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:
         print(screenshots.report(screenshots.run()), flush=True)
+    if "verify" in which:  # evidence verify, MB hashed per second vs sha256sum
+        print(verify_speed.report(verify_speed.run()), flush=True)
     if "images" in which:
         print(images.report(images.run()), flush=True)
     if "es_bulk" in which:
