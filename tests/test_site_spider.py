@@ -91,6 +91,8 @@ def test_json_in_script_search_page_only(site: FixtureSite) -> None:
     assert found["680000000002"]["title"] == "插线板 无3C 免3C 工厂直销 超低价 插座"  # tags gone
     assert found["680000000003"]["price"] is None  # 价格面议: kept, with a reason
     assert "[extraction]" in stderr and "no price" in stderr
+    # A result that links off the site is not the site's listing (capture would follow it).
+    assert "690000000009" not in found and "1 offsite links not followed" in stderr
     # The search page showed enough: no detail or shop page was fetched.
     assert {p.split("?")[0] for p in site.requests[before:]} <= {"/s", "/robots.txt"}
 

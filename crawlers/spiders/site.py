@@ -137,9 +137,7 @@ class SiteSpider(scrapy.Spider):
     ) -> scrapy.Request | None:
         """A request to ``url``, or None (counted) when it leaves the adapter's domains."""
         if not self.adapter.allows(url):
-            if self.crawler.stats is not None:
-                self.crawler.stats.inc_value("site/offsite_skipped")
-            self.logger.debug("not following offsite link %s", url)
+            self._count_offsite(url)
             return None
         browser = browser or self.adapter.browser == "always"
         meta: dict[str, Any] = {}
@@ -169,6 +167,11 @@ class SiteSpider(scrapy.Spider):
             priority=priority,
             dont_filter=dont_filter,
         )
+
+    def _count_offsite(self, url: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("site/offsite_skipped")
+        self.logger.debug("not following offsite link %s", url)
 
     def search_url(self, keyword: str, page: int) -> str:
         search = self.adapter.search
@@ -338,6 +341,11 @@ class SiteSpider(scrapy.Spider):
             self.adapter, record, page_url, keyword=keyword, base=base, rendered=rendered
         )
         where = urljoin(page_url, record["url"]) if record.get("url") else page_url
+        if listing is not None and not self.adapter.allows(listing.url):
+            # A result linking off the site (an ad, a partner shop) is not this site's listing,
+            # and evidence capture would have to follow the link to preserve it.
+            self._count_offsite(listing.url)
+            return
         for problem in problems:
             yield PageError(where, "extraction", problem)
         if listing is not None:
