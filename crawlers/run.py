@@ -47,7 +47,10 @@ def pass_settings(
         pipelines.pop("crawlers.pipelines.evidence.CapturePipeline")
     values: dict[str, Any] = {
         "ITEM_PIPELINES": pipelines,
-        "EXTENSIONS": {"crawlers.extensions.progress.Progress": 500},
+        "EXTENSIONS": {
+            **scrapy_settings.getdict("EXTENSIONS"),
+            "crawlers.extensions.progress.Progress": 500,
+        },
         "MARKETGUARD_HOME": str(settings.home),
         "MARKETGUARD_CHROMIUM": settings.chromium,
         "MARKETGUARD_CAPTURE": capture,

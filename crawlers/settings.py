@@ -113,4 +113,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 
 # Filled by the monitoring pass (crawlers.run) rather than here.
 ITEM_PIPELINES: dict[str, int] = {}
-EXTENSIONS: dict[str, int] = {}
+# AutoThrottle, but never below a site's own delay (crawlers/extensions/throttle.py); the pass
+# adds its progress line.
+EXTENSIONS: dict[str, int | None] = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawlers.extensions.throttle.SiteAwareAutoThrottle": 0,
+}

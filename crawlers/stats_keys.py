@@ -32,8 +32,26 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "unchanged": int(stats.get(PREFIX + "unchanged", 0)),
         "gone": int(stats.get(PREFIX + "gone", 0)),
         "resume_skipped": int(stats.get(PREFIX + "resume_skipped", 0)),
+        "browser": _browser(stats),
         "elapsed_seconds": _elapsed(stats),
     }
+
+
+def _browser(stats: dict[str, Any]) -> dict[str, int]:
+    """The crawl browser's use (scrapy-playwright's stats): empty when no page needed it."""
+    names = {
+        "browsers": "playwright/browser_count",
+        "contexts": "playwright/context_count",
+        "pages_opened": "playwright/page_count",
+        # Pages closed by scrapy-playwright after a response or failure, plus the tabs a spider
+        # kept for reuse and closed itself.
+        "pages_closed": "playwright/page_count/closed",
+        "tabs_closed_by_spider": PREFIX + "browser_tabs_closed",
+        "max_concurrent_pages": "playwright/page_count/max_concurrent",
+    }
+    if "playwright/page_count" not in stats:
+        return {}
+    return {name: int(stats.get(key, 0)) for name, key in names.items()}
 
 
 def _counts_under(stats: dict[str, Any], prefix: str) -> dict[str, int]:

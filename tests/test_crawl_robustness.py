@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class FaultyShop:
     """The demo marketplace on loopback, with scripted faults per path and a request log.
 
     ``script[path]`` is a list of actions consumed one per request ("500", "503", "429:<s>" with
-    Retry-After, "hang:<s>" to answer late, "404"); ``always[path]`` repeats one action forever.
+    Retry-After, "hang:<s>" never to answer, "404", "ok"); ``always[path]`` repeats one forever.
     ``hold_items_after(n)`` answers the first n listing pages and holds every later one until
     ``release()``: a crawl killed while held is certainly mid-pass.
     """
@@ -88,6 +89,8 @@ class FaultyShop:
         path = handler.path
         action = self._action(path)
         headers: dict[str, str] = {}
+        if action == "ok":
+            action = None
         if action and action.startswith("hang:"):
             with self._lock:
                 self.log.append((time.monotonic(), path, 0))  # 0: no answer in time
@@ -152,7 +155,12 @@ def shop() -> Iterator[FaultyShop]:
 
 
 def run_pass_child(
-    shop_url: str, home: Path, *, job: str | None = None, overrides: dict[str, Any] | None = None
+    shop_url: str,
+    home: Path,
+    *,
+    job: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    keywords: list[str] = KEYWORDS,
 ) -> dict[str, Any]:
     """One monitoring pass (no browser capture) in a child process; its summary."""
     code = (
@@ -169,7 +177,7 @@ def run_pass_child(
     args = {
         "home": str(home),
         "url": shop_url,
-        "kw": ",".join(KEYWORDS),
+        "kw": ",".join(keywords),
         "overrides": {"RETRY_BACKOFF_BASE": 0.3, "DOWNLOAD_TIMEOUT": 2, **(overrides or {})},
         "job": job,
     }
@@ -266,6 +274,21 @@ def test_failing_site_retries_with_backoff_records_give_ups_and_finishes(
         archive.close()
     assert [(e.url.removeprefix(shop.url), e.kind) for e in errors] == [(dead, "http_status")]
     assert "after 3 tries" in errors[0].message
+
+
+def test_a_sites_own_delay_is_a_floor_autothrottle_keeps(shop: FaultyShop, tmp_path: Path) -> None:
+    """AutoThrottle alone would wear a 0.25 s delay down to milliseconds on a fast loopback."""
+    summary = run_pass_child(
+        shop.url,
+        tmp_path / "home",
+        overrides={"DOWNLOAD_SLOTS": {"127.0.0.1": {"delay": 0.25}}},
+        keywords=["复合肥"],
+    )
+    assert summary["finish_reason"] == "finished" and summary["listings"] > 10
+    times = sorted(t for t, path, _ in shop.log if not path.startswith("/robots"))
+    gaps = sorted(b - a for a, b in pairwise(times))
+    # Scrapy spreads each delay over 0.5x..1.5x; the median stays near the delay itself.
+    assert gaps[len(gaps) // 2] >= 0.2
 
 
 # --- incremental passes and gone listings -------------------------------------------------------
@@ -418,6 +441,42 @@ def test_job_with_other_arguments_is_refused(tmp_path: Path) -> None:
         start_or_resume(tmp_path, "n1", "demo_shop", {"keywords": "b"})
     with pytest.raises(ValueError, match="job name"):
         start_or_resume(tmp_path, "../x", "demo_shop", {})
+
+
+# --- JavaScript pages: one browser, bounded tabs, every tab closed ------------------------------
+def test_browser_pages_are_bounded_reused_and_all_closed(tmp_path: Path) -> None:
+    shop = FaultyShop(generate(seed=11, listings=60, js_share=1.0, faults=False))
+    try:
+        paths = item_path(shop)
+        # One render hangs past the navigation timeout: its tab is closed, not reused.
+        shop.script[paths[0]] = ["ok", "hang:4"]
+        summary = run_pass_child(
+            shop.url,
+            tmp_path / "home",
+            overrides={
+                "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 3,
+                "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 2000,
+            },
+        )
+    finally:
+        shop.close()
+    assert summary["finish_reason"] == "finished"
+    assert summary["listings"] == len(paths) - 1
+    assert summary["errors_by_kind"] == {"timeout": 1}
+    browser = summary["browser"]
+    assert browser["browsers"] == 1 and browser["contexts"] == 1
+    assert browser["max_concurrent_pages"] <= 3
+    assert browser["pages_opened"] <= 4  # 3 tabs reused for every page, one replaced
+    assert browser["pages_closed"] + browser["tabs_closed_by_spider"] == browser["pages_opened"]
+    db = sqlite3.connect(tmp_path / "home" / "marketguard.db")
+    try:
+        rendered = {
+            json.loads(data)["rendered_with"]
+            for (data,) in db.execute("SELECT data FROM listing_versions")
+        }
+    finally:
+        db.close()
+    assert rendered == {"browser"}
 
 
 # --- the store's incremental methods ------------------------------------------------------------

@@ -11,6 +11,7 @@ read). Pages whose price only JavaScript fills in are fetched again through Chro
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -21,7 +22,9 @@ from urllib.parse import quote
 import scrapy
 from playwright.async_api import Page
 from scrapy.http import Response, TextResponse
+from scrapy.utils.defer import deferred_from_coro
 from scrapy_playwright.page import PageMethod
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawlers.spiders.demo_pages import (
@@ -79,6 +82,7 @@ class DemoShopSpider(scrapy.Spider):
         self._render_queue: deque[tuple[str, str]] = deque()  # (url, keyword) to render
         self._renders_in_flight = 0
         self._idle_tabs: list[Page] = []
+        self._closing: set[asyncio.Future[Any]] = set()  # tab closes in progress
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for keyword in self.keywords:
@@ -167,11 +171,27 @@ class DemoShopSpider(scrapy.Spider):
                 priority=5,
             )
 
-    def _tab_back(self, meta: dict[str, Any]) -> None:
+    def _tab_back(self, meta: dict[str, Any], *, reuse: bool = True) -> None:
         self._renders_in_flight -= 1
         tab = meta.pop("playwright_page", None)
-        if tab is not None and not tab.is_closed():
+        if tab is None or tab.is_closed():
+            return
+        if reuse:
             self._idle_tabs.append(tab)
+        else:
+            self._close_tab(tab)
+
+    def _close_tab(self, tab: Page) -> None:
+        # Callbacks and errbacks here are synchronous: the close runs as a task on the loop,
+        # kept referenced until done.
+        task = asyncio.ensure_future(tab.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        self._count_closed_tab()
+
+    def _count_closed_tab(self) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("marketguard/browser_tabs_closed")
 
     def parse_rendered(self, response: Response, keyword: str) -> Iterator[Item]:
         self._tab_back(response.meta)
@@ -190,7 +210,9 @@ class DemoShopSpider(scrapy.Spider):
 
     def on_render_error(self, failure: Failure) -> Iterator[Item]:
         request = failure.request  # type: ignore[attr-defined]
-        self._tab_back(request.meta)
+        # A tab whose render failed may be stuck mid-navigation or crashed: close it, and let
+        # the next render open a fresh one.
+        self._tab_back(request.meta, reuse=False)
         error = page_error_from_failure(failure)
         error.message = f"browser rendering: {error.message}"
         yield error
@@ -266,13 +288,24 @@ class DemoShopSpider(scrapy.Spider):
     def on_error(self, failure: Failure) -> Iterator[PageError]:
         yield page_error_from_failure(failure)
 
-    def closed(self, reason: str) -> None:
+    def closed(self, reason: str) -> Deferred[None]:
         # Neither can happen while every request has an errback; say so loudly if one does.
         stranded = sum(len(v) for v in self._waiting.values())
         if stranded:
             self.logger.error("%d listings never got their shop page", stranded)
         if self._render_queue:
             self.logger.error("%d pages were never rendered", len(self._render_queue))
+        return deferred_from_coro(self._close_tabs())
+
+    async def _close_tabs(self) -> None:
+        """Close every tab this spider kept open, before the browser itself goes."""
+        tabs, self._idle_tabs = self._idle_tabs, []
+        for tab in tabs:
+            if not tab.is_closed():
+                await tab.close()
+                self._count_closed_tab()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def _attach(listing: Listing, facts: ShopFacts | None) -> Listing:
