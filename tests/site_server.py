@@ -39,6 +39,7 @@ STATIC: dict[str, tuple[str, str]] = {
     "/p/plain": ("plain_product.html", UTF8),
     "/p/broken": ("broken_product.html", UTF8),
     "/private/item.html": ("jsonld_product.html", UTF8),
+    "/api/search": ("api_search.json", "application/json"),
 }
 
 

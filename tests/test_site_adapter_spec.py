@@ -128,3 +128,30 @@ def test_sites_dir_wins_and_domains_pick_the_adapter(tmp_path: Path) -> None:
     adapter, errors = adapter_for_url("https://unknown.example.org/", tmp_path)
     assert adapter is None
     assert [e.file for e in errors] == [str(tmp_path / "bad.yaml")]
+
+
+def test_script_json_forms() -> None:
+    from crawlers.site_adapter.script_json import ScriptJsonError, find_script_json, resolve_path
+
+    page = (
+        '<script>var g_page_config = {"mods": {"list": [{"t": "a"}, {"t": "b"}]}};g_x();</script>'
+        '<script>window.__INITIAL_STATE__={"item":{"title":"含</script>的标题"}}</script>'
+        '<script id="__NEXT_DATA__" type="application/json">{"props": {"n": 1}}</script>'
+    )
+    config = find_script_json(page, "g_page_config")
+    assert resolve_path(config, "mods.list[*].t") == ["a", "b"]
+    assert resolve_path(config, "mods.list[1].t") == "b"
+    assert resolve_path(config, "mods.list[5].t") is None
+    assert resolve_path(config, "mods.missing.t") is None
+    assert (
+        find_script_json(page, "window.__INITIAL_STATE__")["item"]["title"] == "含</script>的标题"
+    )
+    assert find_script_json(page, "__NEXT_DATA__") == {"props": {"n": 1}}
+    assert find_script_json('mtopjsonp3({"data": {"ok": true}})', "mtopjsonp3") == {
+        "data": {"ok": True}
+    }
+    assert find_script_json('{"a": [1]}', "@body") == {"a": [1]}
+    with pytest.raises(ScriptJsonError, match="no script JSON named"):
+        find_script_json(page, "__APOLLO_STATE__")
+    with pytest.raises(ScriptJsonError, match="not JSON"):
+        find_script_json("<script>g_page_config = {broken: 1};</script>", "g_page_config")

@@ -97,6 +97,17 @@ def test_json_in_script_search_page_only(site: FixtureSite) -> None:
     assert {p.split("?")[0] for p in site.requests[before:]} <= {"/s", "/robots.txt"}
 
 
+def test_json_search_api(site: FixtureSite) -> None:
+    listings, stderr, code = dry_run(
+        "--site", str(ADAPTERS / "api.yaml"), "--base-url", site.url, "--keyword", "移动电源"
+    )
+    assert code == 0, stderr
+    found = by_id(listings)
+    assert set(found) == {"3301", "3302"}
+    assert found["3301"]["price"] == "99.00" and found["3301"]["url"] == f"{site.url}/m/item/3301"
+    assert found["3302"]["seller"]["name"] == "数码小铺"
+
+
 def test_xpath_search_and_next_data_detail(site: FixtureSite, trap: FixtureSite) -> None:
     listings, stderr, code = dry_run(
         "--site", str(ADAPTERS / "youxuan.yaml"), "--base-url", site.url, "--keyword", "电热水壶"

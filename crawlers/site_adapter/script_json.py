@@ -2,7 +2,8 @@
 
 Platforms render their search results and item data into the page as a JavaScript object:
 ``g_page_config = {...};``, ``window.__INITIAL_STATE__ = {...}`` or a
-``<script id="__NEXT_DATA__" type="application/json">`` element. ``find_script_json`` finds the
+``<script id="__NEXT_DATA__" type="application/json">`` element; mobile APIs answer JSONP
+(``mtopjsonp1({...})``) or plain JSON (``@body``). ``find_script_json`` finds the
 blob by that name and parses it with ``json.JSONDecoder.raw_decode``, which stops at the end of
 the object, so whatever JavaScript follows it on the same line does not matter.
 
@@ -31,9 +32,10 @@ class ScriptJsonError(ValueError):
 
 @lru_cache(maxsize=256)
 def _assignment(name: str) -> re.Pattern[str]:
-    # `g_page_config = {`, `window.__INITIAL_STATE__={`, `var __DATA__ = [`, `"__X__": {`
+    # `g_page_config = {`, `window.__INITIAL_STATE__={`, `var __DATA__ = [`, `"__X__": {`,
+    # and JSONP: `mtopjsonp1({`
     bare = re.escape(name.removeprefix("window."))
-    return re.compile(rf"(?:window\.)?{bare}\s*[=:]\s*(?=[{{\[])")
+    return re.compile(rf"(?:window\.)?{bare}\s*(?:[=:]|\()\s*(?=[{{\[])")
 
 
 @lru_cache(maxsize=256)
@@ -44,8 +46,17 @@ def _script_by_id(name: str) -> re.Pattern[str]:
     )
 
 
+BODY = "@body"  # the whole response is the JSON (a search API instead of a page)
+
+
 def find_script_json(text: str, name: str) -> Any:
-    """The JSON value the page names ``name`` (script element id or JavaScript variable)."""
+    """The JSON value the page names ``name`` (script element id, JavaScript variable or JSONP
+    callback), or the whole text for ``@body``."""
+    if name == BODY:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScriptJsonError(f"the response is not JSON: {exc}") from exc
     by_id = _script_by_id(name).search(text)
     if by_id:
         body = by_id.group(1).strip()

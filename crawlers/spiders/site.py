@@ -36,7 +36,12 @@ from crawlers.site_adapter.records import (
     read_value,
 )
 from crawlers.site_adapter.registry import adapter_for_url, load_site
-from crawlers.site_adapter.script_json import ScriptJsonError, find_script_json, resolve_path
+from crawlers.site_adapter.script_json import (
+    BODY,
+    ScriptJsonError,
+    find_script_json,
+    resolve_path,
+)
 from crawlers.site_adapter.site_requests import PRIORITY, SiteRequestMiddleware
 from crawlers.site_adapter.spec import DetailSpec, PageSpec, SiteAdapter
 from crawlers.spiders.demo_shop import split_keywords
@@ -201,7 +206,11 @@ class SiteSpider(scrapy.Spider):
     # --- pages ----------------------------------------------------------------------------------
     def _scope(self, response: Response, page: PageSpec) -> tuple[Scope, str]:
         """Decoded page text in a Scope (with its script JSON when the page spec names one)."""
-        if not isinstance(response, TextResponse) and response.body.lstrip()[:1] != b"<":
+        if (
+            not isinstance(response, TextResponse)
+            and response.body.lstrip()[:1] != b"<"
+            and page.script != BODY
+        ):
             kind = response.headers.get(b"Content-Type", b"").decode("latin-1")
             raise ValueError(f"not an HTML page ({kind or type(response).__name__})")
         decoded = decode_html(
