@@ -149,16 +149,20 @@ class SiteAdapter:
 
     def allows(self, url: str) -> bool:
         """True when ``url`` is on one of the adapter's domains (subdomains included)."""
+        return bool(self.domain_of(url))
+
+    def domain_of(self, url: str) -> str:
+        """The allowed domain ``url`` belongs to, or "" when it is offsite."""
         from urllib.parse import urlsplit
 
         try:
             parts = urlsplit(url)
+            host = (parts.hostname or "").lower().rstrip(".")
         except ValueError:
-            return False
+            return ""
         if parts.scheme not in ("http", "https"):
-            return False
-        host = (parts.hostname or "").lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+            return ""
+        return next((d for d in self.allowed_domains if host == d or host.endswith("." + d)), "")
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -141,11 +141,16 @@ class SiteSpider(scrapy.Spider):
         dont_filter: bool = False,
     ) -> scrapy.Request | None:
         """A request to ``url``, or None (counted) when it leaves the adapter's domains."""
-        if not self.adapter.allows(url):
+        domain = self.adapter.domain_of(url)
+        if not domain:
             self._count_offsite(url)
             return None
         browser = browser or self.adapter.browser == "always"
         meta: dict[str, Any] = {}
+        if self.download_slots:
+            # One download slot per allowed domain, so www., m. and item. hosts of one site share
+            # the adapter's concurrency and delay.
+            meta["download_slot"] = domain
         if not self.adapter.robots_obey:
             meta["dont_obey_robotstxt"] = True
         if browser:
