@@ -10,9 +10,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api import blobs, json_api, pages
+from api import blobs, json_api, pages, review_api, review_pages
 from api.accounts import routes as account_routes
 from api.accounts.auth import LoginRequired
+from api.cases import ReviewConfig
 from api.categories import category_names as catalogue_category_names
 from api.feed import routes as feed_routes
 from api.feed.config import FeedConfig
@@ -34,6 +35,7 @@ def create_app(
     feed_worker: bool = False,
     category_names: Mapping[str, str] | None = None,
     timezone: str | None = None,
+    review_config: ReviewConfig | None = None,
 ) -> FastAPI:
     """The workspace over ``archive``; the caller keeps ownership of it (and closes it).
 
@@ -43,6 +45,7 @@ def create_app(
 
     ``category_names`` (id -> name) defaults to the catalogue named by the settings;
     ``timezone`` (for times shown on pages) defaults to the settings' one.
+    ``review_config`` (referral threshold, priority target) defaults to the environment's.
     """
     settings = Settings.from_env()
     if category_names is None:
@@ -74,15 +77,22 @@ def create_app(
     app.state.workspace = db
     app.state.feed_config = feed_config
     app.state.templates = make_templates(category_names, timezone or settings.timezone)
+    app.state.timezone = timezone or settings.timezone
+    app.state.category_names = dict(category_names)
+    # Every catalogue category is one of the work plan's priority products (catalogue.yaml).
+    app.state.priority_categories = frozenset(category_names)
+    app.state.review_config = review_config or ReviewConfig.from_env()
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
     app.include_router(account_routes.pages)
     app.include_router(account_routes.router)
     app.include_router(pages.router)
+    app.include_router(review_pages.router)
     app.include_router(feed_routes.platform_router)
     app.include_router(feed_routes.officer_router)
     app.include_router(json_api.router)
+    app.include_router(review_api.router)
     app.include_router(blobs.router)
     return app
 

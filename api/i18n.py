@@ -1,7 +1,9 @@
 """Labels the workspace shows for stored codes, in Simplified Chinese.
 
-Page text lives in the templates; codes that come from the store (severity, decision, artifact
-kind, error kind, pass summary keys) are translated here, so another locale is one more dict.
+Codes that come from the store (severity, decision, artifact kind, error kind, pass summary
+keys) are translated by ``label``; page text of the review pages goes through ``t`` (the
+``TEXT`` catalogue). Another locale is one more pair of dicts and a ``LOCALES`` entry; keys
+missing from it fall back to Simplified Chinese, never to a blank.
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ ZH_CN: dict[str, dict[str, str]] = {
         "confirmed": "确认违法",
         "dismissed": "驳回",
         "unreviewed": "待审核",
+        "recheck": "申请复查",
+    },
+    "case_status": {"open": "办理中", "referred": "已移送公安", "closed": "已结案"},
+    "stat": {
+        "category": "按类目",
+        "platform": "按平台",
+        "region": "按卖家地区",
+        "rule": "按规则",
+        "week": "按周（首次发现）",
+        "decision": "按审核状态",
     },
     "artifact": {
         "screenshot": "整页截图",
@@ -40,6 +52,90 @@ ZH_CN: dict[str, dict[str, str]] = {
         "store": "存储位置",
     },
 }
+
+
+TEXT_ZH_CN: dict[str, str] = {
+    "nav.queue": "待审队列",
+    "nav.cases": "案件",
+    "nav.stats": "统计",
+    "nav.audit": "审计日志",
+    "nav.errors": "抓取错误",
+    "filter.title": "筛选",
+    "filter.q": "全文搜索",
+    "filter.q_hint": "标题、卖家、描述",
+    "filter.category": "类目",
+    "filter.rule": "规则",
+    "filter.platform": "平台",
+    "filter.region": "卖家地区",
+    "filter.date_from": "发现日期自",
+    "filter.date_to": "至",
+    "filter.decision": "审核状态",
+    "filter.all": "全部",
+    "filter.apply": "筛选",
+    "filter.reset": "清除",
+    "queue.export": "导出 Excel",
+    "queue.next": "下一页",
+    "queue.first": "回到第一页",
+    "queue.bulk": "批量处理当前筛选结果",
+    "queue.bulk_hint": "对当前筛选出的全部 {n} 条执行（最多 {max} 条）",
+    "queue.bulk_done": "批量处理完成：执行 {applied} 条，跳过 {skipped} 条。",
+    "queue.bulk_too_many": "筛选结果超过 {max} 条，请先缩小范围。",
+    "action.confirmed": "确认违法",
+    "action.dismissed": "驳回",
+    "action.recheck": "申请复查",
+    "action.reason": "理由（驳回时必填）",
+    "action.submit": "执行",
+    "detail.seller_history": "卖家历史",
+    "detail.seller_confirmed": "该卖家已有 {n} 条确认违法记录",
+    "detail.images": "商品图片与比对",
+    "detail.no_match": "未发现比对命中",
+    "detail.verify": "校验证据",
+    "detail.verify_ok": "校验通过",
+    "detail.verify_failed": "校验未通过",
+    "detail.rechecks": "复查申请",
+    "detail.cases": "所属案件",
+    "detail.add_to_case": "加入案件",
+    "case.title": "案件",
+    "case.new": "新建案件",
+    "case.name": "案件名称",
+    "case.investigators": "办案人员（两名）",
+    "case.note": "备注",
+    "case.create": "创建",
+    "case.number": "案件编号",
+    "case.value": "估算货值",
+    "case.value_incomplete": "部分商品缺少价格或销量，货值为下限",
+    "case.referral": "达到移送标准（两法衔接）",
+    "case.threshold": "移送标准：货值 ≥ ¥{amount}",
+    "case.export": "导出证据包",
+    "case.listings": "涉案商品",
+    "case.remove": "移出",
+    "case.status": "状态",
+    "case.empty": "尚无案件。",
+    "stats.title": "统计",
+    "stats.priority": "重点产品案件占比",
+    "stats.priority_detail": "{priority} / {total} 个案件涉及重点产品目录（目标 ≥ {target}%）",
+    "stats.export": "导出统计 Excel",
+    "audit.title": "审计日志",
+    "audit.actor": "操作人",
+    "audit.action": "操作",
+    "audit.target": "对象",
+    "audit.at": "时间",
+    "audit.before": "操作前",
+    "audit.after": "操作后",
+    "audit.older": "更早",
+    "audit.export": "导出 Excel",
+}
+
+LOCALES: dict[str, tuple[dict[str, dict[str, str]], dict[str, str]]] = {
+    "zh-CN": (ZH_CN, TEXT_ZH_CN),
+}
+
+
+def t(key: str, locale: str = "zh-CN", **params: object) -> str:
+    """Page text for ``key``, formatted with ``params``; the key itself when unknown."""
+    catalogue = LOCALES.get(locale, LOCALES["zh-CN"])[1]
+    text = catalogue.get(key) or TEXT_ZH_CN.get(key) or key
+    return text.format(**params) if params else text
 
 
 def label(group: str, code: str | None, labels: dict[str, dict[str, str]] = ZH_CN) -> str:

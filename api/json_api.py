@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.accounts.auth import ReviewerUser, WorkspaceDep
+from api.decisions import decide
 from api.dependencies import ArchiveDep
-from api.pages import audit_review
+from api.queue_params import QueueParamsDep
 from api.schemas import (
-    DecisionFilter,
     EvidenceOut,
     FacetsOut,
     FlaggedItemOut,
@@ -25,8 +25,7 @@ from api.schemas import (
     ReviewOut,
 )
 from api.templating import listing_path
-from evidence.archive.base import ListingRecord, QueueFilter, UnknownListingError
-from marketguard.models import Review
+from evidence.archive.base import ListingRecord, UnknownListingError
 
 router = APIRouter()
 
@@ -36,27 +35,32 @@ NOT_FOUND = {404: {"description": "No such listing"}}
 
 @router.get("/api/flagged", response_model=FlaggedPageOut, tags=["queue"])
 def flagged(
+    request: Request,
     user: ReviewerUser,
     archive: ArchiveDep,
-    category: str | None = None,
-    rule: str | None = None,
-    decision: DecisionFilter | None = None,
+    params: QueueParamsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    after: Annotated[
+        str, Query(max_length=200, description="the `next` of the previous page (keyset)")
+    ] = "",
+    total: Annotated[bool, Query(description="count the whole filtered set")] = True,
 ) -> FlaggedPageOut:
-    """Flagged listings, highest severity first, then most recently seen."""
-    query = QueueFilter(
-        category=category or None,
-        rule_id=rule or None,
-        decision=decision,
-        limit=limit,
-        offset=offset,
-    )
-    rows = archive.flagged(query)
+    """Flagged listings in queue order: risk score, then severity, then most recently seen.
+
+    Page with ``after=<next>`` (keyset: as fast on page 2000 as on page 1); ``offset`` still
+    works but walks every skipped row. ``total=false`` skips the count."""
+    query = params.to_filter(zone=_zone(request), limit=limit)
+    query.offset, query.after = offset, after or None
+    try:
+        rows = archive.flagged(query)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return FlaggedPageOut(
-        total=archive.count_flagged(query),
+        total=archive.count_flagged(query) if total else None,
         limit=limit,
-        offset=offset,
+        offset=0 if after else offset,
+        next=rows[-1].cursor if len(rows) == limit else None,
         items=[
             FlaggedItemOut(
                 **dataclasses.asdict(row), detail_url=listing_path(row.platform, row.listing_id)
@@ -64,6 +68,10 @@ def flagged(
             for row in rows
         ],
     )
+
+
+def _zone(request: Request) -> str:
+    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
 
 
 @router.get("/api/facets", response_model=FacetsOut, tags=["queue"])
@@ -107,19 +115,13 @@ def add_review(
     record = archive.get_listing(platform, listing_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
-    review = Review(
-        platform=platform,
-        listing_id=listing_id,
-        decision=body.decision,
-        reviewer=user.name,
-        reason=body.reason,
-    )
     try:
-        archive.add_review(review)
+        decide(archive, workspace, user.name, record, body.decision, body.reason)
     except UnknownListingError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    audit_review(workspace, user.name, record, review)
-    return ReviewOut.model_validate(review.to_dict())
+    latest = archive.get_listing(platform, listing_id)
+    assert latest is not None and latest.reviews
+    return ReviewOut.model_validate(latest.reviews[0].to_dict())
 
 
 @router.get(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import functools
-import math
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from api.accounts import audit
 from api.accounts.auth import ReviewerUser, WorkspaceDep
+from api.cases import cases_of_listing
+from api.decisions import BULK_MAX, decide, latest_decision, rechecks
 from api.dependencies import ArchiveDep, TemplatesDep
-from api.schemas import REASON_MAX, DecisionFilter, ReviewIn
+from api.queue_params import QueueParamsDep
+from api.schemas import REASON_MAX, ReviewIn
 from api.templating import listing_path
 from api.workspace_db import WorkspaceDb
-from evidence.archive.base import ListingRecord, QueueFilter, UnknownListingError
-from marketguard.models import SEVERITY_ORDER, Review
+from evidence.archive.base import Archive, ListingRecord, QueueFilter, UnknownListingError
+from marketguard.models import SEVERITY_ORDER
 from matching.risk import RiskModel
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
@@ -26,6 +28,8 @@ router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # beyond any real queue; keeps OFFSET inside SQLite's integers
 ERRORS_SHOWN = 500
+FACETS_TTL = 30.0
+SELLER_HISTORY = 50
 
 
 @router.get("/")
@@ -34,28 +38,53 @@ def queue(
     user: ReviewerUser,
     archive: ArchiveDep,
     templates: TemplatesDep,
-    category: str | None = None,
-    rule: str | None = None,
-    decision: DecisionFilter | None = None,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    params: QueueParamsDep,
+    after: Annotated[str, Query(max_length=200)] = "",
+    start: Annotated[int, Query(ge=0, le=MAX_PAGE * PAGE_SIZE)] = 0,
+    bulk: str = "",
 ) -> Response:
-    query = QueueFilter(
-        category=category or None,
-        rule_id=rule or None,
-        decision=decision,
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
-    )
+    """The queue, ``PAGE_SIZE`` rows at a time after the keyset cursor ``after`` (``start``
+    counts the rows before it, for the "rows x-y" line only)."""
+    query = params.to_filter(zone=_zone(request), limit=PAGE_SIZE)
+    query.after = after or None
+    try:
+        rows = archive.flagged(query)
+    except ValueError:  # a cursor from another store or hand-edited: back to the first page
+        query.after, start = None, 0
+        rows = archive.flagged(query)
     total = archive.count_flagged(query)
     context = {
-        "rows": archive.flagged(query),
+        "rows": rows,
         "total": total,
-        "page": page,
-        "pages": max(1, math.ceil(total / PAGE_SIZE)),
-        "facets": archive.facets(),
-        "filters": {"category": category or "", "rule": rule or "", "decision": decision or ""},
+        "start": start if query.after else 0,
+        "next_after": rows[-1].cursor if len(rows) == PAGE_SIZE else "",
+        "facets": cached_facets(request, archive),
+        "filters": params.as_query(),
+        "params": params,
+        "bulk": bulk,
+        "bulk_max": BULK_MAX,
     }
     return templates.TemplateResponse(request, "queue.html", context)
+
+
+def _zone(request: Request) -> str:
+    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
+
+
+def cached_facets(request: Request, archive: Archive) -> dict[str, dict[str, int]]:
+    """Filter choices with counts: category and rule from ``facets()``, platform and region from
+    ``queue_stats``. Cached for FACETS_TTL seconds: counting the whole queue on every page view
+    would cost more than the page, and a count a few seconds old misleads nobody."""
+    state = request.app.state
+    cached = getattr(state, "facets_cache", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < FACETS_TTL:
+        return cached[1]  # type: ignore[no-any-return]
+    facets = dict(archive.facets())
+    stats = archive.queue_stats(QueueFilter())
+    facets["platform"], facets["region"] = stats["platform"], stats["region"]
+    state.facets_cache = (now, facets)
+    return facets
 
 
 @router.get("/listings/{platform}/{listing_id}")
@@ -102,18 +131,10 @@ def review_form(
             form_errors=_form_errors(exc),
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
-    review = Review(
-        platform=platform,
-        listing_id=listing_id,
-        decision=body.decision,
-        reviewer=user.name,
-        reason=body.reason,
-    )
     try:
-        archive.add_review(review)
+        decide(archive, workspace, user.name, record, body.decision, body.reason)
     except UnknownListingError:
         return _not_found(request, templates, f"{platform}:{listing_id}")
-    audit_review(workspace, user.name, record, review)
     return RedirectResponse(
         f"{listing_path(platform, listing_id)}?reviewed=1#review",
         status_code=status.HTTP_303_SEE_OTHER,
@@ -149,7 +170,23 @@ def _detail(
     screenshot = next(
         ((e, a) for e in record.evidence if (a := e.artifact("screenshot")) is not None), None
     )
+    archive: Archive = request.app.state.archive
+    workspace: WorkspaceDb = request.app.state.workspace
+    listing = record.listing
+    seller_id = listing.seller.seller_id if listing.seller else ""
+    history = [
+        row
+        for row in archive.seller_listings(listing.platform, seller_id, SELLER_HISTORY + 1)
+        if row.listing_id != listing.listing_id
+    ][:SELLER_HISTORY]
     context = {
+        "seller_history": history,
+        "seller_confirmed": sum(1 for row in history if row.decision == "confirmed"),
+        "images": listing_images(record),
+        "rechecks": rechecks(workspace, listing.platform, listing.listing_id, limit=20),
+        "cases": cases_of_listing(workspace, listing.platform, listing.listing_id),
+        "open_cases": open_case_ids(workspace),
+        "decision": latest_decision(record),
         "record": record,
         "max_severity": max(
             (flag.severity for flag in record.flags), key=SEVERITY_ORDER.__getitem__, default=None
@@ -195,14 +232,32 @@ def _form_errors(exc: ValidationError) -> list[str]:
     return list(messages)
 
 
-def audit_review(workspace: WorkspaceDb, actor: str, record: ListingRecord, review: Review) -> None:
-    """The audit entry of a decision: the latest decision before it, and the new one."""
-    before = record.reviews[0].to_dict() if record.reviews else None
-    audit.record(
-        workspace,
-        actor,
-        f"review.{review.decision}",
-        f"listing:{review.platform}/{review.listing_id}",
-        before=before,
-        after=review.to_dict(),
-    )
+def listing_images(record: ListingRecord) -> list[dict[str, Any]]:
+    """Each listing image with its captured copy (when the capture kept one) and the flags
+    raised on it: image rules name their image as ``Flag.field = "image:<url>"`` (a genuine
+    brand photo reused, the same photo in other shops, CCC marks read by OCR)."""
+    captured: dict[str, str] = {}
+    for capture in record.evidence[:1]:
+        for artifact in capture.artifacts:
+            if artifact.kind == "image" and artifact.source_url:
+                captured.setdefault(artifact.source_url, artifact.sha256)
+    urls = list(dict.fromkeys(record.listing.image_urls))
+    urls += [
+        f.field[6:]
+        for f in record.flags
+        if f.field.startswith("image:") and f.field[6:] not in urls
+    ]
+    return [
+        {
+            "url": url,
+            "sha256": captured.get(url),
+            "flags": [f for f in record.flags if f.field == f"image:{url}"],
+        }
+        for url in urls
+    ]
+
+
+def open_case_ids(workspace: WorkspaceDb) -> list[tuple[str, str]]:
+    from api.cases import list_cases
+
+    return [(case.case_id, case.title) for case in list_cases(workspace, status="open")]

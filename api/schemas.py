@@ -115,12 +115,16 @@ class FlaggedItemOut(BaseModel):
     decision: DecisionName | None
     screenshot_sha256: str | None
     detail_url: str
+    risk_score: int = 0
+    seller_id: str = ""
+    cursor: str = ""
 
 
 class FlaggedPageOut(BaseModel):
-    total: int
+    total: int | None  # None when asked not to count (total=false)
     limit: int
     offset: int
+    next: str | None = None  # pass as ?after= for the next page; None on the last page
     items: list[FlaggedItemOut]
 
 

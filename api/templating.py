@@ -6,6 +6,7 @@ links only through ``safe_href``, which passes http(s) URLs and nothing else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ import jinja2
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from api.i18n import label
+from api.i18n import label, t
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LINK_SCHEMES = frozenset({"http", "https"})
@@ -66,6 +67,11 @@ def format_size(size: int) -> str:
     return f"{size:,} 字节"
 
 
+def json_text(value: object) -> str:
+    """JSON as readable text (Chinese as is); the template escapes it like any other text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def make_templates(
     category_names: Mapping[str, str], timezone: str = "Asia/Shanghai"
 ) -> Jinja2Templates:
@@ -87,12 +93,14 @@ def make_templates(
         lstrip_blocks=True,
     )
     env.filters.update(
+        json_text=json_text,
         safe_href=safe_href,
         local_time=local_time,
         price=format_price,
         size=format_size,
     )
     env.globals.update(
+        t=t,
         label=label,
         listing_path=listing_path,
         query_string=query_string,
