@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|verify|text|es_bulk|images|js|extraction|feed] ...
+    python -m bench [crawl|screenshots|verify|text|es_bulk|images|image_refs|js|extraction|feed] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -14,6 +14,7 @@ from bench import (
     es_bulk,
     extraction,
     feed_latency,
+    image_refs,
     images,
     js_crawl,
     screenshots,
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> None:
         "screenshots",
         "es_bulk",
         "images",
+        "image_refs",
         "js",
         "extraction",
         "feed",
@@ -44,6 +46,8 @@ def main(argv: list[str]) -> None:
         print(verify_speed.report(verify_speed.run()), flush=True)
     if "images" in which:
         print(images.report(images.run()), flush=True)
+    if "image_refs" in which:  # two demo passes with the image step on, with/without refs.db
+        print(image_refs.report(image_refs.run()), flush=True)
     if "es_bulk" in which:
         print(es_bulk.report(es_bulk.run()), flush=True)
     if "extraction" in which:
