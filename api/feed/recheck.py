@@ -20,7 +20,7 @@ import httpx
 from api.feed import notices
 from api.feed.config import FeedConfig
 from api.workspace_db import WorkspaceDb, to_text
-from evidence.archive.base import Archive
+from evidence.archive.base import Archive, ListingState
 
 Verdict = Literal["live", "gone", "unknown"]
 
@@ -82,7 +82,11 @@ def check_listing_url(url: str, client: httpx.Client) -> UrlCheck:
 
 
 def find_relisting(
-    archive: Archive, notice: dict[str, Any], since: datetime, limit: int
+    archive: Archive,
+    notice: dict[str, Any],
+    since: datetime,
+    limit: int,
+    states_cache: dict[str, dict[str, ListingState]] | None = None,
 ) -> tuple[str, str] | None:
     """(listing_id, why) of a listing first seen at or after ``since`` on the notice's platform
     by the same seller or with one of the same images; None when the store has none."""
@@ -93,7 +97,11 @@ def find_relisting(
     images = set(notices.image_hashes_of(notice))
     if not seller_id and not images:
         return None
-    states = archive.listing_states(platform)
+    # One read of the platform's listing states per round, however many notices are due.
+    cache = {} if states_cache is None else states_cache
+    if platform not in cache:
+        cache[platform] = archive.listing_states(platform)
+    states = cache[platform]
     candidates = sorted(
         (
             s
@@ -140,12 +148,15 @@ def run_rechecks(
     own = client is None
     http = client or httpx.Client(timeout=15.0, follow_redirects=True)
     closed = reopened = undecided = 0
+    states_cache: dict[str, dict[str, ListingState]] = {}
     try:
         for row in rows:
             notice = notices.get_notice(db, row["notice_id"])
             check = check_listing_url(notice["listing"]["url"], http)
             created = datetime.fromisoformat(notice["created"])
-            relisted = find_relisting(archive, notice, created, config.relisting_scan_limit)
+            relisted = find_relisting(
+                archive, notice, created, config.relisting_scan_limit, states_cache
+            )
             if check.verdict == "live":
                 reason = f"回头看：商品链接仍可访问（{check.detail}）"
                 moved = notices.system_move(
