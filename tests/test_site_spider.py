@@ -263,3 +263,17 @@ def test_invalid_adapter_is_refused_before_crawling(tmp_path: Path) -> None:
     proc = run_cli("crawl", "--site", "bad", "--sites-dir", str(tmp_path), "--dry-run")
     assert proc.returncode == 2
     assert f"{tmp_path / 'bad.yaml'}: search.url: must contain {{keyword}}" in proc.stderr
+
+
+def test_site_that_is_gone_gives_page_errors_not_a_crash() -> None:
+    from tests.conftest import free_port
+
+    gone = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    listings, stderr, code = dry_run(
+        "--site", str(ADAPTERS / "mall.yaml"), "--base-url", gone, "--keyword", "充电器"
+    )
+    assert (listings, code) == ([], 1)
+    assert "page error [connection]" in stderr and "/search?keyword=" in stderr
+    # Scrapy logs the unreachable robots.txt with its traceback; no callback of ours failed.
+    assert "Spider error processing" not in stderr
+    assert "dry run: 0 listings, 1 page errors" in stderr
