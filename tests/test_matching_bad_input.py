@@ -44,7 +44,7 @@ def make(title: Any = "65W 充电器", **fields: Any) -> Listing:
 def test_bad_prices_are_warned_about_not_flagged(
     matcher: Matcher, price: Any, warning: str
 ) -> None:
-    peers = PeerPrices.from_prices([("charger", "", p) for p in (60, 61, 62, 63, 64, 65)])
+    peers = PeerPrices.from_prices([("charger", "", p) for p in (60, 61, 62, 63, 64, 65, 66, 67)])
     result = matcher.match(make(price=price), MatchContext(peer_prices=peers))
     assert any(w.startswith(warning) for w in result.warnings), result.warnings
     assert not {f.rule_id for f in result.flags} & {"PRICE_TOO_LOW", "PRICE_OUTLIER_PEERS"}

@@ -183,7 +183,7 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
         make("充电器 3C", price=Decimal("20"), brand="星川"),
         MatchContext(
             peer_prices=PeerPrices.from_prices(
-                [("charger", "星川", p) for p in (60, 65, 70, 62, 68)]
+                [("charger", "星川", p) for p in (60, 65, 70, 62, 68, 64, 66, 61)]
             )
         ),
         True,
@@ -193,7 +193,7 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
         make("充电器 3C", price=Decimal("55"), brand="星川"),
         MatchContext(
             peer_prices=PeerPrices.from_prices(
-                [("charger", "星川", p) for p in (60, 65, 70, 62, 68)]
+                [("charger", "星川", p) for p in (60, 65, 70, 62, 68, 64, 66, 61)]
             )
         ),
         False,

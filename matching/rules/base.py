@@ -58,6 +58,7 @@ class ListingView:
         "_crawl_date",
         "_text_fields",
         "attributes",
+        "cache",
         "category",
         "ccc_facts",
         "context",
@@ -91,6 +92,8 @@ class ListingView:
         self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
         self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
         self._text_fields: tuple[tuple[str, str, str], ...] | None = None
+        # Derived texts several rules read (e.g. fertilizer fields), made once per listing.
+        self.cache: dict[str, Any] = {}
 
     @property
     def crawl_date(self) -> date:

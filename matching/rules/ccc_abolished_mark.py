@@ -10,7 +10,7 @@ import re
 
 from marketguard.models import Flag
 from matching.rules.base import ListingView, RuleText, Shared
-from matching.text import WordFinder, alternation, both_widths, snippet_around
+from matching.text import WordFinder, both_widths, snippet_around
 from matching.yaml_schema import Node
 
 RULE_ID = "CCC_ABOLISHED_MARK"
@@ -30,31 +30,33 @@ class CccAbolishedMarkRule:
         self._marks = WordFinder(dict.fromkeys(marks, True))
         joiner = f"[\\s{both_widths('()[]+-_/')}（）【】]{{0,3}}"
         suffix = "|".join(re.escape(s) for s in sorted(suffixes, key=len, reverse=True))
-        self._mark = re.compile(
-            f"(?<![0-9A-Za-z])(?:{alternation(marks)}){joiner}(?:{suffix})(?![A-Za-z&+])",
-            re.IGNORECASE,
-        )
+        # A literal scan finds CCC/3C (with their edge guards); the suffix is matched right after.
+        self._marks = WordFinder(dict.fromkeys(marks, True))
+        self._suffix = re.compile(f"{joiner}(?:{suffix})(?![A-Za-z&+])", re.IGNORECASE)
+
+    def _find(self, text_f: str) -> tuple[int, int] | None:
+        for hit in self._marks.finditer(text_f):
+            m = self._suffix.match(text_f, hit.end)
+            if m is not None:
+                return hit.start, m.end()
+        return None
 
     def check(self, ctx: ListingView) -> Flag | None:
         for field, text, text_f in ctx.text_fields:
-            # The literal scan for CCC/3C is far cheaper than the pattern's lookbehind.
-            m = self._mark.search(text_f) if self._marks.search(text_f) else None
-            if m is not None:
+            span = self._find(text_f)
+            if span is not None:
                 return self.text.flag(
-                    snippet=snippet_around(text, *m.span(), self.context),
+                    snippet=snippet_around(text, *span, self.context),
                     field=field,
-                    mark=text[m.start() : m.end()],
+                    mark=text[span[0] : span[1]],
                 )
-        joined = "\0".join(a[3] for a in ctx.attributes)
-        if not (joined and self._marks.search(joined)):
-            return None
         for key, _, value, value_f in ctx.attributes:
-            m = self._mark.search(value_f)
-            if m is not None:
+            span = self._find(value_f)
+            if span is not None:
                 return self.text.flag(
                     snippet=f"{key}: {value}",
                     field=f"attributes.{key}",
-                    mark=value[m.start() : m.end()],
+                    mark=value[span[0] : span[1]],
                 )
         return None
 

@@ -41,15 +41,13 @@ class CccFalseClaimRule:
         self.scanner = scanner
         self.kinds = kinds
         self.context_chars = context_chars
-        mention = f"(?:{alternation(mention_words)})"
-        # Exemption words are rarer than CCC words: the cheap literal scan looks for them.
-        self._mention = WordFinder(dict.fromkeys(exemption_before + exemption_after, True))
+        # A literal scan finds the CCC words; small anchored patterns then look just before
+        # ("免3C") and just after ("3C认证：不需要") each one.
+        self._mention = WordFinder(dict.fromkeys(mention_words, True))
         gap = f"[\\s{both_widths(':-')}认证办理强制性产品目录范围]{{0,6}}"
-        self._exempt = re.compile(
-            f"(?:(?:{alternation(exemption_before)}){gap}{mention})"
-            f"|(?:{mention}{gap}(?:{alternation(exemption_after)}))",
-            re.IGNORECASE,
-        )
+        self._before = re.compile(f"(?:{alternation(exemption_before)}){gap}$", re.IGNORECASE)
+        self._after = re.compile(f"{gap}(?:{alternation(exemption_after)})", re.IGNORECASE)
+        self._reach = max(len(w) for w in exemption_before) + 6
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
@@ -57,28 +55,22 @@ class CccFalseClaimRule:
             return None
         if category.ccc_required_on(ctx.crawl_date):
             for field, text, text_f in ctx.text_fields:
-                # The literal scan for a CCC word is far cheaper than the full pattern.
-                m = self._exempt.search(text_f) if self._mention.search(text_f) else None
-                if m is not None:
+                span = self._exemption(text_f)
+                if span is not None:
                     return self._flag(
                         "exempt",
                         field,
-                        snippet_around(text, *m.span(), self.context_chars),
-                        m.group(),
+                        snippet_around(text, *span, self.context_chars),
+                        text[span[0] : span[1]],
                         category.name,
                     )
-            joined = "\0".join(f"{a[1]}:{a[3]}" for a in ctx.attributes)
-            if not (joined and self._mention.search(joined) and self._exempt.search(joined)):
-                return None
             for key, key_f, value, value_f in ctx.attributes:
-                m = self._exempt.search(f"{key_f}:{value_f}")
-                if m is not None:
+                pair = f"{key_f}:{value_f}"
+                span = self._exemption(pair)
+                if span is not None:
+                    claim = pair[span[0] : span[1]]
                     return self._flag(
-                        "exempt",
-                        f"attributes.{key}",
-                        f"{key}: {value}",
-                        m.group(),
-                        category.name,
+                        "exempt", f"attributes.{key}", f"{key}: {value}", claim, category.name
                     )
             return None
         if category.ccc_required:
@@ -95,6 +87,18 @@ class CccFalseClaimRule:
                 if self.scanner.mentions(text_f):
                     return self._flag("claim", field, text[:60], "3C/CCC", category.name)
             return self._flag("claim", "attributes", "3C/CCC", "3C/CCC", category.name)
+        return None
+
+    def _exemption(self, text_f: str) -> tuple[int, int] | None:
+        """The span of an exemption claim around a CCC word, or None."""
+        for hit in self._mention.finditer(text_f):
+            lo = max(0, hit.start - self._reach)
+            m = self._before.search(text_f, lo, hit.start)
+            if m is not None:
+                return m.start(), hit.end
+            m = self._after.match(text_f, hit.end)
+            if m is not None:
+                return hit.start, m.end()
         return None
 
     def _flag(self, kind: str, field: str, snippet: str, claim: str, name: str) -> Flag:

@@ -43,9 +43,15 @@ class Claim(NamedTuple):
 
 
 def fertilizer_fields(ctx: ListingView) -> list[tuple[str, str, str]]:
-    """(field, text, folded) for attributes ("key: value"), title, description, image text."""
-    fields = [(f"attributes.{k}", f"{k}: {v}", f"{kf}: {vf}") for k, kf, v, vf in ctx.attributes]
-    fields.extend(ctx.text_fields)
+    """(field, text, folded) for attributes ("key: value"), title, description, image text;
+    worked out once per listing (three rules read them)."""
+    fields = ctx.cache.get("fertilizer_fields")
+    if fields is None:
+        fields = [
+            (f"attributes.{k}", f"{k}: {v}", f"{kf}: {vf}") for k, kf, v, vf in ctx.attributes
+        ]
+        fields.extend(ctx.text_fields)
+        ctx.cache["fertilizer_fields"] = fields
     return fields
 
 

@@ -22,6 +22,8 @@ PARAMS_REQUIRED = ("items", "min_missing")
 PARAMS_OPTIONAL: tuple[str, ...] = ()
 PLACEHOLDERS = ("missing", "category_name")
 ITEMS = ("maker", "address", "standard")
+# How far around an anchor word its pattern is tried; patterns must match within it.
+_WINDOW = 24
 
 
 class _Item:
@@ -66,13 +68,20 @@ class MakerInfoMissingRule:
         for _, key_f, value, _ in ctx.attributes:
             if value.strip() and any(k in key_f for k in item.keys):
                 return True
-        values = "\n".join(a[3] for a in ctx.attributes)
-        texts = [values] if values else []
-        texts.extend(text_f for _, _, text_f in ctx.text_fields)
+        # One search over everything the page shows (values and texts, newline-separated).
+        text = ctx.cache.get("maker_text")
+        if text is None:
+            parts = [a[3] for a in ctx.attributes]
+            parts.extend(text_f for _, _, text_f in ctx.text_fields)
+            text = ctx.cache["maker_text"] = "\n".join(parts)
         anchors = item.anchors
+        if anchors is None:
+            return item.pattern.search(text) is not None
+        # The pattern is tried only around the literal anchors a cheap scan found.
+        search = item.pattern.search
         return any(
-            (anchors is None or anchors.search(text) is not None) and item.pattern.search(text)
-            for text in texts
+            search(text, max(0, hit.start - _WINDOW), hit.end + _WINDOW) is not None
+            for hit in anchors.finditer(text)
         )
 
 
