@@ -576,7 +576,9 @@ class SqliteArchive:
     # --- incremental passes ------------------------------------------------------------------
     def listing_states(self, platform: str) -> dict[str, ListingState]:
         rows = self._read(
-            "SELECT listing_id, url, content_hash, last_seen, search_keyword, gone_at"
+            "SELECT listing_id, url, content_hash, last_seen, search_keyword, gone_at,"
+            " max_severity > 0 AND NOT EXISTS"
+            " (SELECT 1 FROM evidence e WHERE e.listing_pk = listings.id) AS needs_evidence"
             " FROM listings WHERE platform = ?",
             (platform,),
         )
@@ -588,6 +590,7 @@ class SqliteArchive:
                 last_seen=_dt(row["last_seen"]),
                 search_keyword=row["search_keyword"],
                 gone_at=_dt(row["gone_at"]) if row["gone_at"] else None,
+                needs_evidence=bool(row["needs_evidence"]),
             )
             for row in rows
         }
@@ -971,7 +974,7 @@ _SCREENSHOT = """(SELECT a.sha256 FROM evidence e
                 ORDER BY e.started_at DESC, e.id DESC, a.position LIMIT 1) AS screenshot_sha256"""
 
 # Trigram full-text search needs three characters; shorter text (two hanzi are a word) is a
-# LIKE over the columns the listings table carries, walked in queue order.
+# LIKE over the title and seller columns walked in queue order, plus a scan of descriptions.
 _FTS_MIN = 3
 
 
@@ -1034,8 +1037,13 @@ def _queue_query(query: QueueFilter, *, keyset: bool = False) -> tuple[str, list
         where.append(f"{key} IN (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ?)")
         params.append('"' + text.replace('"', '""') + '"')
     elif text:
-        where.append("(l.title LIKE ? ESCAPE '\\' OR l.seller_name LIKE ? ESCAPE '\\')")
-        params += [_like(text), _like(text)]
+        # The trigram index cannot serve fewer than three characters (its LIKE then finds
+        # nothing), so the description is scanned with instr().
+        where.append(
+            f"(l.title LIKE ? ESCAPE '\\' OR l.seller_name LIKE ? ESCAPE '\\' OR {key} IN"
+            " (SELECT rowid FROM listings_fts WHERE instr(lower(description), lower(?)) > 0))"
+        )
+        params += [_like(text), _like(text), text]
     if keyset and query.after:
         where.append(f"({', '.join(sort)}) < (?, ?, ?, ?)")
         params += _parse_cursor(query.after)
