@@ -216,7 +216,8 @@ def _crawl_site(args: argparse.Namespace, settings: Settings) -> int:
         counts = run_dry_pass("site", spider_args, settings)
         print(
             f"dry run: {counts['listings']} listings, {counts['errors']} page errors, "
-            f"{counts['offsite_skipped']} offsite links not followed",
+            f"{counts['offsite_skipped']} offsite links not followed, "
+            f"{counts['empty_search_pages']} search pages without results",
             file=sys.stderr,
         )
         return 0 if counts["listings"] else 1

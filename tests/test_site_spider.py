@@ -55,6 +55,9 @@ def test_css_search_pagination_detail_and_shops(site: FixtureSite, trap: Fixture
     assert first["attributes"]["3C认证"] == "2021011609441234"
     assert first["price"] == "89.00" and first["search_keyword"] == "充电器"
     assert found["1002"]["price"] == "19.90"  # 到手价 ¥19.90
+    # Brand and model from the parameter list when nothing else names them.
+    assert (found["1002"]["brand"], found["1002"]["model"]) == ("Apple/苹果", "A2305")
+    assert first["model"] == "GNV-AC265"
     assert found["1003"]["price"] == "12000"  # 1.2万
     bull = first["seller"]
     assert bull == found["1002"]["seller"]

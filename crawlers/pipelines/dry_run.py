@@ -77,4 +77,5 @@ def run_dry_pass(
         "listings": int(stats.get(STATS_PREFIX + "listings", 0)),
         "errors": int(stats.get(STATS_PREFIX + "errors", 0)),
         "offsite_skipped": int(stats.get("site/offsite_skipped", 0)),
+        "empty_search_pages": int(stats.get("site/empty_search_pages", 0)),
     }

@@ -33,6 +33,10 @@ _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(年|个月|月|天|日|years?|months?|day
 _AGE_DAYS = {"年": 365, "year": 365, "years": 365, "个月": 30, "月": 30, "month": 30,
              "months": 30, "天": 1, "日": 1, "day": 1, "days": 1}  # fmt: skip
 _COUNT_UNITS = {"万": 10_000, "w": 10_000, "W": 10_000, "k": 1_000, "K": 1_000, "千": 1_000, "": 1}
+_ATTRIBUTE_FIELDS = {
+    "brand": ("品牌", "品牌名称", "品牌名", "Brand", "brand"),
+    "model": ("型号", "产品型号", "规格型号", "货号", "Model", "model"),
+}
 _FALSE_WORDS = {"", "0", "false", "no", "none", "无", "否", "未公示", "未展示"}
 
 
@@ -288,6 +292,11 @@ def listing_from_record(
         listing.image_urls = list(dict.fromkeys(urljoin(url, u) for u in record["image_urls"]))
     if record.get("attributes"):
         listing.attributes = {**listing.attributes, **record["attributes"]}
+    # Brand and model as the parameter table names them, when no field says otherwise.
+    for name, keys in _ATTRIBUTE_FIELDS.items():
+        if not getattr(listing, name):
+            value = next((listing.attributes[k] for k in keys if listing.attributes.get(k)), "")
+            setattr(listing, name, value)
     if record.get("sales"):
         listing.sales = parse_count(record["sales"])
     seller = seller_from(adapter, record, url)

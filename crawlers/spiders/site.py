@@ -244,6 +244,10 @@ class SiteSpider(scrapy.Spider):
             return
         for problem in scope.problems:
             yield PageError(response.url, "parse", f"search page: {problem}")
+        if not results and self.crawler.stats is not None:
+            # Not an error (a search may find nothing), but the first sign of a stale selector.
+            self.crawler.stats.inc_value("site/empty_search_pages")
+            self.logger.info("no results on %s", response.url)
         follow = self.adapter.detail is not None and self.adapter.detail.follow
         for result in results:
             try:
