@@ -134,8 +134,9 @@ def _read_attributes(page: PageSpec, scope: Scope) -> dict[str, str]:
         else:
             items = []
         for key, val in items:
-            if key not in (None, "") and val not in (None, ""):
-                pairs[_clean(str(key))] = _clean(_json_texts(val)[0] if _json_texts(val) else "")
+            texts = _json_texts(val)
+            if key not in (None, "") and texts:
+                pairs[_clean(str(key))] = _clean(texts[0])
         return {k: v for k, v in pairs.items() if k and v}
     assert spec.rows and spec.key and spec.value
     rows = (

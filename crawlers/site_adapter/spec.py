@@ -449,8 +449,11 @@ class _Reader:
         missing = [k for k in ("rows", "key", "value") if data.get(k) is None]
         if missing:
             raise self.error(f"{where}.{missing[0]}", "is required (or give json)")
+        rows = self.field(data["rows"], f"{where}.rows")
+        if rows.source not in ("css", "xpath"):
+            raise self.error(f"{where}.rows", "must be css or xpath (or use json: for JSON pairs)")
         return AttributesSpec(
-            rows=self.field(data["rows"], f"{where}.rows"),
+            rows=rows,
             key=self.field(data["key"], f"{where}.key"),
             value=self.field(data["value"], f"{where}.value"),
         )

@@ -46,7 +46,7 @@ from crawlers.site_adapter.site_requests import PRIORITY, SiteRequestMiddleware
 from crawlers.site_adapter.spec import DetailSpec, PageSpec, SiteAdapter
 from crawlers.spiders.demo_shop import split_keywords
 from crawlers.spiders.page_errors import page_error_from_failure
-from marketguard.models import Listing, PageError, Seller
+from marketguard.models import Listing, PageError
 
 Item = Listing | PageError | scrapy.Request
 BROWSER_WAIT_MS = 15_000
@@ -432,10 +432,3 @@ class SiteSpider(scrapy.Spider):
         stranded = sum(len(v) for v in self._waiting.values())
         if stranded:
             self.logger.error("%d listings never got their shop page", stranded)
-
-
-def seller_facts(seller: Seller | None) -> dict[str, Any]:
-    """The seller as plain data (for --dry-run output and tests)."""
-    if seller is None:
-        return {}
-    return {k: getattr(seller, k) for k in seller.__slots__}  # type: ignore[attr-defined]
