@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -599,3 +600,45 @@ def test_feed_command_adds_platforms_replays_and_exports(world: World, tmp_path:
     exported = run_cli("feed", "export", "--format", "xlsx", "--output", str(out), "--store", home)
     assert exported.returncode == 0, exported.stderr
     assert load_workbook(out).active.max_row == 2
+
+
+def test_a_rotated_key_replaces_the_old_one(world: World) -> None:
+    old = world.shop_a.headers["Authorization"]
+    accounts = world.admin.get("/api/feed/platforms").json()
+    (account,) = [a for a in accounts if a["name"] == "甲平台"]
+    assert "webhook_secret" not in account
+    rotated = world.admin.post(f"/api/feed/platforms/{account['account_id']}/rotate-key")
+    path = f"/api/feed/platforms/{account['account_id']}/rotate-key"
+    assert world.officer.post(path).status_code == 403
+    new = TestClient(world.app, headers={"Authorization": f"Bearer {rotated.json()['api_key']}"})
+    assert new.get("/feed/v1/notices").status_code == 200
+    stale = TestClient(world.app, headers={"Authorization": old})
+    assert stale.get("/feed/v1/notices").status_code == 401
+
+
+def test_the_serving_app_delivers_webhooks_in_the_background(tmp_path: Path) -> None:
+    archive = SqliteArchive(tmp_path / "store")
+    db = WorkspaceDb(tmp_path / "workspace.db")
+    pages = ListingPages()
+    try:
+        save(archive, pages, "shopA", 1)
+        confirm(archive, "shopA", 1)
+        made = create_platform_account(db, "甲平台", "shopA")
+        with WebhookReceiver(made.account.webhook_secret) as receiver:
+            from api.feed.platforms import set_webhook
+
+            set_webhook(db, made.account.account_id, receiver.url)
+            config = FeedConfig(worker_interval=0.05)
+            app = create_app(archive, workspace=db, feed_config=config, feed_worker=True)
+            with TestClient(app) as client:  # the lifespan starts and stops the worker
+                client.headers["Authorization"] = f"Bearer {token(db, '王五', 'reviewer')}"
+                body = {"listings": [{"platform": "shopA", "listing_id": "1"}]}
+                assert client.post("/api/notices", json=body).status_code == 201
+                deadline = time.monotonic() + 20
+                while not receiver.events and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert [e["event"] for e in receiver.events] == ["notice.created"]
+    finally:
+        pages.close()
+        db.close()
+        archive.close()

@@ -28,6 +28,7 @@ class FeedConfig:
     webhook_backoff_max: timedelta = timedelta(hours=2)
     webhook_timeout: float = 10.0
     webhook_lease: timedelta = timedelta(minutes=2)  # a claimed delivery is not sent twice
+    worker_interval: float = 5.0  # seconds between rounds of the serve-time worker
     page_limit_default: int = 100
     page_limit_max: int = 1000
 

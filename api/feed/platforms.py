@@ -123,6 +123,17 @@ def accounts_of_platform(db: WorkspaceDb, platform: str) -> list[PlatformAccount
     return [_account(row) for row in rows]
 
 
+def rotate_key(db: WorkspaceDb, account_id: int) -> str | None:
+    """A new API key for the account (the old one stops working at once); None if unknown."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with db.write() as conn:
+        cur = conn.execute(
+            "UPDATE platform_accounts SET key_hash = ? WHERE account_id = ?",
+            (_hash(key), account_id),
+        )
+    return key if cur.rowcount == 1 else None
+
+
 def set_webhook(db: WorkspaceDb, account_id: int, url: str) -> None:
     url = _check_webhook_url(url)
     with db.write() as conn:

@@ -23,6 +23,7 @@ from api.feed.platforms import (
     account_for_key,
     create_platform_account,
     list_accounts,
+    rotate_key,
 )
 from api.feed.schemas import (
     EnvelopeOut,
@@ -369,6 +370,16 @@ def platforms(admin: AdminUser, db: WorkspaceDep) -> list[PlatformOut]:
         PlatformOut(**{k: v for k, v in dataclasses.asdict(a).items() if k != "webhook_secret"})
         for a in list_accounts(db)
     ]
+
+
+@officer_router.post("/api/feed/platforms/{account_id}/rotate-key")
+def rotate_platform_key(account_id: int, admin: AdminUser, db: WorkspaceDep) -> dict[str, str]:
+    """A new API key for a platform account, shown once; the old key stops working now."""
+    key = rotate_key(db, account_id)
+    if key is None:
+        raise HTTPException(404, f"no platform account {account_id}")
+    audit.record(db, admin.name, "platform.rotate_key", f"platform_account:{account_id}")
+    return {"api_key": key}
 
 
 @officer_router.get("/api/feed/deliveries")

@@ -25,10 +25,9 @@ def run_once(db: WorkspaceDb, archive: Archive, config: FeedConfig) -> dict[str,
 
 
 class FeedWorker:
-    def __init__(
-        self, db: WorkspaceDb, archive: Archive, config: FeedConfig, interval: float = 5.0
-    ) -> None:
-        self.db, self.archive, self.config, self.interval = db, archive, config, interval
+    def __init__(self, db: WorkspaceDb, archive: Archive, config: FeedConfig) -> None:
+        self.db, self.archive, self.config = db, archive, config
+        self.interval = config.worker_interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="feed-worker", daemon=True)
 
