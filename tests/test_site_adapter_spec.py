@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from crawlers.site_adapter import AdapterError, load_adapter, load_site, site_files
-from crawlers.site_adapter.registry import adapter_for_url
+from crawlers.site_adapter.registry import BUNDLED, adapter_for_url
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sites"
 
@@ -122,6 +122,15 @@ def test_bundled_and_fixture_adapters_load() -> None:
     assert "demo" in bundled
     for path in [*bundled.values(), *FIXTURES.glob("*.yaml")]:
         load_adapter(path)
+
+
+def test_shipped_template_is_a_valid_adapter(tmp_path: Path) -> None:
+    template = BUNDLED / "template.yaml.example"
+    copy = tmp_path / "template.yaml"
+    copy.write_bytes(template.read_bytes())
+    adapter = load_adapter(copy)
+    assert adapter.shop is not None and adapter.detail is not None
+    assert "template" not in site_files()  # not a site of its own until copied
 
 
 def test_sites_dir_wins_and_domains_pick_the_adapter(tmp_path: Path) -> None:
