@@ -153,3 +153,33 @@ def test_check_chain_names_each_kind_of_tampering(archive: SqliteArchive) -> Non
     assert (problem.kind, problem.subject) == ("missing", "ledger entry 1")
     # A segment (an export) may start anywhere.
     assert check_chain(entries[2:], full=False) == []
+
+
+def test_an_unreachable_timestamp_authority_appends_nothing(archive: SqliteArchive) -> None:
+    from evidence.timestamping import TimestampAuthority, TimestampError
+    from tests.conftest import free_port
+
+    tsa = TimestampAuthority(f"http://127.0.0.1:{free_port()}/tsa", timeout=2)
+    ledger = Ledger(archive, tsa=tsa)
+    with pytest.raises(TimestampError, match="unreachable"):
+        ledger.record_capture(_evidence(1))
+    assert archive.ledger_head() is None
+
+
+def test_ledger_for_reads_the_settings(archive: SqliteArchive) -> None:
+    from evidence.ledger import ledger_for
+    from marketguard.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "MARKETGUARD_TSA_URL": "http://127.0.0.1:9/tsa",
+            "MARKETGUARD_LEDGER_CHECKPOINT_EVERY": "7",
+            "MARKETGUARD_INVESTIGATORS": "张三，李四",
+            "MARKETGUARD_CASE_ID": " SH-1 ",
+        }
+    )
+    ledger = ledger_for(archive, settings)
+    assert ledger.checkpoint_every == 7
+    assert ledger.tsa is not None and ledger.tsa.url == "http://127.0.0.1:9/tsa"
+    assert settings.investigators == ["张三", "李四"] and settings.case_id == "SH-1"
+    assert ledger_for(archive, Settings()).tsa is None
