@@ -48,9 +48,13 @@ class Category:
     # Title phrases naming an accessory rather than the product (充电宝保护套): they veto the
     # category, so a case for a power bank is not held to the power bank's CCC duty.
     exclude_keywords: tuple[str, ...] = ()
-    ccc_codes: tuple[str, ...] = ()  # product category codes of its certificates; () = unchecked
+    # Product category codes (digits 7-10) of its certificates, whole ("0907") or by class
+    # ("09"); () = unchecked.
+    ccc_codes: tuple[str, ...] = ()
     maker_info_required: bool = False
     risk_threshold: int | None = None  # None: the risk block's default in rules.yaml
+    # Product names as CCC certificates write them (机动车儿童乘员用约束系统), for the scope check.
+    ccc_product_names: tuple[str, ...] = ()
     notes: str = ""
 
     def ccc_required_on(self, day: date) -> bool:
@@ -115,8 +119,9 @@ _OPTIONAL = (
     "maker_info_required",
     "risk_threshold",
     "notes",
+    "ccc_product_names",
 )
-_CCC_CODE = re.compile(r"^[0-9]{4}$")
+_CCC_CODE = re.compile(r"^[0-9]{2}(?:[0-9]{2})?$")  # a class (09) or a whole code (0907)
 
 
 def _converters() -> tuple[Callable[[str], str], ...]:
@@ -154,7 +159,7 @@ def _category(node: Node, convert: tuple[Callable[[str], str], ...]) -> Category
     codes = f["ccc_codes"].texts() if "ccc_codes" in f else ()
     for code in codes:
         if not _CCC_CODE.match(code):
-            f["ccc_codes"].fail(f'expected 4-digit codes such as "0907", got {code!r}')
+            f["ccc_codes"].fail(f'expected codes such as "09" or "0907", got {code!r}')
     if "risk_threshold" in f and f["risk_threshold"].integer(minimum=0) > 100:
         f["risk_threshold"].fail("expected a score between 0 and 100")
     return Category(
@@ -177,6 +182,9 @@ def _category(node: Node, convert: tuple[Callable[[str], str], ...]) -> Category
         else False,
         risk_threshold=f["risk_threshold"].integer(minimum=0) if "risk_threshold" in f else None,
         notes=f["notes"].text() if "notes" in f else "",
+        ccc_product_names=with_traditional(f["ccc_product_names"].texts(), convert)
+        if "ccc_product_names" in f
+        else (),
     )
 
 

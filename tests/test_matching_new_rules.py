@@ -62,6 +62,25 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
     ("CCC_FALSE_CLAIM", make("充电器 3C认证 2023010907123456"), None, False),
     ("CCC_FALSE_CLAIM", make("复合肥 15-15-15", attributes=LICENCE), None, False),
     ("CCC_FALSE_CLAIM", make("3C数码 奶瓶"), None, False),  # retail talk, not a claim
+    # CCC_NUMBER_INVALID: certification body 00, product class of another category
+    (
+        "CCC_NUMBER_INVALID",
+        make("充电器", attributes={"3C证书编号": "2023000907123456"}),
+        None,
+        True,
+    ),
+    (
+        "CCC_NUMBER_INVALID",
+        make("充电器", attributes={"3C证书编号": "2023012201123456"}),
+        None,
+        True,
+    ),
+    (
+        "CCC_NUMBER_INVALID",
+        make("婴儿推车", attributes={"3C证书编号": "2023012202123456"}),
+        None,
+        False,
+    ),
     # CCC_ABOLISHED_MARK
     ("CCC_ABOLISHED_MARK", make("充电器 CCC(S&E) 认证"), None, True),
     ("CCC_ABOLISHED_MARK", make("插线板 CCC+S 3C认证"), None, True),

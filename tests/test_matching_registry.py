@@ -118,3 +118,38 @@ def test_registry_rules_stay_silent_when_all_is_well_or_unknown(matcher: Matcher
     # A malformed number is CCC_NUMBER_INVALID's, not looked up.
     bad = _flags(matcher, {"3C证书编号": "2099010907999999"})
     assert "CCC_NUMBER_INVALID" in _ids(bad) and "CCC_CERT_NOT_FOUND" not in _ids(bad)
+
+
+def test_formal_certificate_names_and_brands_in_the_holder_are_consistent(
+    matcher: Matcher,
+) -> None:
+    registry = CertificateRegistry(
+        [
+            CertificateRecord(
+                "2016011102000001", "宁波宝宝安全用品有限公司", "机动车儿童乘员用约束系统", ("S1",)
+            ),
+            CertificateRecord("2019010907000009", "安克创新科技股份有限公司", "电源适配器", ()),
+        ]
+    )
+    seat = Listing(
+        platform="t",
+        listing_id="1",
+        url="u",
+        title="儿童安全座椅 ISOFIX",
+        attributes={"3C证书编号": "2016011102000001", "型号": "S1"},
+        crawled_at=CRAWLED,
+    )
+    assert "CCC_CERT_MISMATCH" not in _ids(
+        matcher.match(seat, MatchContext(registry=registry)).flags
+    )
+    charger = Listing(
+        platform="t",
+        listing_id="2",
+        url="u",
+        title="安克 65W 充电器",
+        brand="安克",
+        attributes={"3C证书编号": "2019010907000009", "生产企业": "湖南安克电子商务有限公司"},
+        crawled_at=CRAWLED,
+    )
+    flags = matcher.match(charger, MatchContext(registry=registry)).flags
+    assert "CCC_CERT_MISMATCH" not in _ids(flags)

@@ -56,7 +56,7 @@ class CccCertMismatchRule:
             category = ctx.category
             if "scope" in self.checks and category is not None and record.product:
                 product = word_key(record.product)
-                words = (*category.keywords, category.name)
+                words = (*category.keywords, *category.ccc_product_names, category.name)
                 if not any(word_key(w) in product for w in words):
                     return self._flag("scope", number, category.name, record.product)
             model = listing_model(ctx)
@@ -72,8 +72,14 @@ class CccCertMismatchRule:
             if "holder" in self.checks and maker:
                 mine = company_key(maker)
                 theirs = [company_key(n) for n in (record.holder, record.maker) if n]
-                if theirs and all(
-                    fuzz.partial_ratio(mine, other) < self.holder_similarity for other in theirs
+                brand = ctx.brand.casefold()
+                if (
+                    theirs
+                    # The brand in the holder's name ("安克" in 安克创新科技) ties them.
+                    and not (len(brand) >= 2 and any(brand in t.casefold() for t in theirs))
+                    and all(
+                        fuzz.partial_ratio(mine, other) < self.holder_similarity for other in theirs
+                    )
                 ):
                     return self._flag("holder", number, maker, record.holder)
         return None

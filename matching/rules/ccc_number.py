@@ -28,7 +28,11 @@ PROBLEMS = {
 }
 # Optional: digits 7-10 against the catalogue's ccc_codes for the category (UNCONFIRMED codes, so
 # the check runs only where rules.yaml gives its text and the catalogue lists codes).
-OPTIONAL_PROBLEMS = {"category_code": ("number", "code", "codes", "category_name")}
+OPTIONAL_PROBLEMS = {
+    "category_code": ("number", "code", "codes", "category_name"),
+    # Digits 5-6 name the certification body (01 = CQC); 00 names none.
+    "body_code": ("number", "body"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +64,14 @@ class CccNumberRule:
         category = ctx.category
         for number in self.scanner.facts(ctx).numbers:
             problem = self.problem(number.token, crawl_year)
+            if problem is None and "body_code" in self.problems and number.token[4:6] == "00":
+                problem = "body_code", {"number": number.token, "body": "00"}
             if (
                 problem is None
                 and category is not None
                 and category.ccc_codes
                 and "category_code" in self.problems
-                and number.token[6:10] not in category.ccc_codes
+                and not number.token[6:10].startswith(category.ccc_codes)
             ):
                 problem = (
                     "category_code",
