@@ -224,7 +224,7 @@ class _CaptureRun:
         network = NetworkLog(page)
         try:
             response, headers = await self._load(context, page, network)
-            await self._preserve_page(context, page)
+            await self._preserve_page(tab)
             final_url = page.url
             user_agent, self.title = await page.evaluate(
                 "() => [navigator.userAgent, document.title]"
@@ -370,8 +370,9 @@ class _CaptureRun:
         await self._settle(page, deadline, network)
         return response, headers
 
-    async def _preserve_page(self, context: BrowserContext, page: Page) -> None:
-        first, png = await take_screenshots(context, page, self.capturer.navigation_timeout)
+    async def _preserve_page(self, tab: Tab) -> None:
+        page = tab.page
+        first, png = await take_screenshots(tab.session, page, self.capturer.navigation_timeout)
         first_w, first_h = png_size(first)
         shot_w, shot_h = png_size(png)
         self.store("screenshot", "image/png", png)

@@ -14,7 +14,7 @@ import base64
 import math
 import struct
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import CDPSession, Page
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chromium refuses textures over 16384 px in some builds; beyond that Playwright's own
@@ -41,40 +41,40 @@ _REMOVE_FREEZE = """() => {
 
 
 async def take_screenshots(
-    context: BrowserContext, page: Page, timeout_s: float
+    session: CDPSession, page: Page, timeout_s: float
 ) -> tuple[bytes, bytes]:
-    """(first screen, full page) as PNG bytes, the page scrolled to the top."""
-    session = await context.new_cdp_session(page)
+    """(first screen, full page) as PNG bytes, the page scrolled to the top. ``session`` is a
+    DevTools session of ``page`` (the tab's own, kept for its life)."""
+    await page.evaluate(_ADD_FREEZE, _FREEZE_CSS)
     try:
-        await page.evaluate(_ADD_FREEZE, _FREEZE_CSS)
-        try:
-            first = await _shot(session, {})
-            metrics = await session.send("Page.getLayoutMetrics")
-            size = metrics.get("cssContentSize") or metrics["contentSize"]
-            width = math.ceil(size["width"])
-            height = math.ceil(size["height"])
-            if height > MAX_SINGLE_SHOT:
-                full = await page.screenshot(
-                    full_page=True, type="png", animations="disabled", caret="hide",
-                    timeout=timeout_s * 1000,
-                )
-            else:
-                full = await _shot(
-                    session,
-                    {
-                        "captureBeyondViewport": True,
-                        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-                    },
-                )
-        finally:
-            await page.evaluate(_REMOVE_FREEZE)
+        first = await _shot(session, {})
+        metrics = await session.send("Page.getLayoutMetrics")
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        width = math.ceil(size["width"])
+        height = math.ceil(size["height"])
+        if height > MAX_SINGLE_SHOT:
+            full = await page.screenshot(
+                full_page=True,
+                type="png",
+                animations="disabled",
+                caret="hide",
+                timeout=timeout_s * 1000,
+            )
+        else:
+            full = await _shot(
+                session,
+                {
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+                },
+            )
     finally:
-        await session.detach()
+        await page.evaluate(_REMOVE_FREEZE)
     return first, full
 
 
-async def _shot(session: object, extra: dict[str, object]) -> bytes:
-    reply = await session.send(  # type: ignore[attr-defined]
+async def _shot(session: CDPSession, extra: dict[str, object]) -> bytes:
+    reply = await session.send(
         "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True, **extra}
     )
     return base64.b64decode(reply["data"])
