@@ -158,12 +158,16 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int =
     image = open_image(data, max_pixels=max_pixels)
     width, height = image.size
     fmt, mode = image.format or "", image.mode
-    frames = getattr(image, "n_frames", 1) or 1
+    try:
+        frames = getattr(image, "n_frames", 1) or 1
+    except Exception:  # a damaged later frame; the first may still decode
+        frames = 1
     try:
         if min_side and fmt == "JPEG" and mode in ("RGB", "L"):
             image.draft(mode, (min_side, min_side))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Bombs: our own limit applies. Damaged EXIF and the like: the pixels still count.
+            warnings.simplefilter("ignore")
             image.load()
         return Decoded(_flatten(image), width, height, fmt, mode, frames)
     except Exception as exc:

@@ -217,3 +217,39 @@ def test_pictures_without_colour_are_marked_greyscale() -> None:
     ).greyscale
     assert hash_image(jpeg(photo(16).convert("L"))).greyscale
     assert not hash_image(jpeg(photo(16))).greyscale
+
+
+def test_damaged_files_raise_only_image_decode_errors() -> None:
+    """Random truncations, byte flips and insertions in every format: a hash or a clear error."""
+    import random
+
+    from tests.image_samples import animated_gif
+
+    rng = random.Random(5)
+    originals = [
+        jpeg(photo(1, (200, 200))),
+        encode(photo(2, (160, 160)), "PNG"),
+        encode(photo(3, (160, 160)), "WEBP"),
+        animated_gif((4, 5), (80, 80)),
+        encode(photo(6, (100, 100)).convert("RGBA"), "PNG"),
+        encode(photo(7, (80, 80)), "TIFF"),
+    ]
+    outcomes: dict[str, int] = {}
+    for _ in range(400):
+        data = bytearray(rng.choice(originals))
+        how = rng.randrange(3)
+        if how == 0:
+            data = data[: rng.randrange(len(data))]
+        elif how == 1:
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            at = rng.randrange(len(data))
+            data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 50)))
+        try:
+            hash_image(bytes(data))
+            kind = "hashed"
+        except ImageDecodeError as exc:
+            kind = exc.kind
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+    assert outcomes["hashed"] > 50 and outcomes["truncated"] > 50 and outcomes["corrupt"] > 50
