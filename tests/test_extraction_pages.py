@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from crawlers.extraction import decode_html, extract_listing, extract_product
+from crawlers.extraction import decode_html, extract_listing, extract_product, listing_from_text
 from tests.site_server import PAGES, FixtureSite
 
 
@@ -120,6 +120,16 @@ def test_broken_markup_and_json_ld_give_reasons_not_crashes(site: FixtureSite) -
     assert listing.price is None  # ¥-5 is not an offer
     assert any("json-ld block 1" in p for p in result.problems), result.problems
     assert any("negative price" in p for p in result.problems), result.problems
+
+
+def test_html_fallback_skips_the_struck_out_original_price() -> None:
+    html = (
+        "<html><head><title>电热毯 双人 - 小店</title></head><body>"
+        '<div class="price-box"><del>原价 ¥129</del> <span>券后 ¥59</span></div></body></html>'
+    )
+    listing = listing_from_text(html, "https://shop.example.cn/goods?id=778899").listing
+    assert listing is not None
+    assert (listing.price, listing.listing_id) == (Decimal("59"), "778899")
 
 
 def test_not_a_product_page() -> None:

@@ -25,7 +25,9 @@ _PATH_ID = re.compile(r"(\d{5,})")
 _PRICE_XPATH = (
     "//*[@itemprop='price']/@content",
     "//*[@itemprop='price']//text()",
-    "//*[contains(@class,'price') or contains(@id,'price')][1]//text()",
+    # The first price-named element, without its struck-out "original price" (<del>, <s>).
+    "(//*[contains(@class,'price') or contains(@id,'price')])[1]"
+    "//text()[not(ancestor::del or ancestor::s or ancestor::strike)]",
 )
 
 
