@@ -64,7 +64,8 @@ def column_chart(counts: Mapping[str, int], *, title: str) -> Markup:
         x = 24 + i * step
         h = round((base - 20) * n / top, 1)
         parts += [
-            f'<rect x="{x:.1f}" y="{base - h}" width="{max(2.0, step - 6):.1f}" height="{h}" '
+            f'<rect x="{x:.1f}" y="{base - h}" width="{min(60.0, max(2.0, step - 6)):.1f}" '
+            f'height="{h}" '
             f'fill="{COLOURS[0]}"><title>{escape(label)}: {n}</title></rect>',
             f'<text x="{x:.1f}" y="{base - h - 4}" font-size="11">{n}</text>',
             f'<text x="{x:.1f}" y="{base + 14}" font-size="10">{escape(label[-3:])}</text>',

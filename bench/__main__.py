@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-    python -m bench [crawl|screenshots|verify|text|es_bulk|images|image_refs|js|extraction|feed] ...
+    python -m bench [crawl|screenshots|verify|text|es_bulk|images|image_refs|js|extraction|feed|
+                     queue] ...
 
 Results are printed and written to bench/results/*.json.
 """
@@ -17,6 +18,7 @@ from bench import (
     image_refs,
     images,
     js_crawl,
+    queue_latency,
     screenshots,
     text_rules,
     verify_speed,
@@ -33,6 +35,7 @@ def main(argv: list[str]) -> None:
         "js",
         "extraction",
         "feed",
+        "queue",
         "text",
         "verify",
     }
@@ -56,6 +59,8 @@ def main(argv: list[str]) -> None:
         print(js_crawl.report(js_crawl.run()), flush=True)
     if "feed" in which:
         print(feed_latency.report(feed_latency.run()), flush=True)
+    if "queue" in which:  # review queue page and JSON, 100 000 listings, /healthz baseline
+        print(queue_latency.report(queue_latency.run()), flush=True)
 
 
 if __name__ == "__main__":
