@@ -11,7 +11,7 @@ to the score. A listing whose score reaches its category's ``risk_threshold`` (c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from marketguard.models import Flag
@@ -62,10 +62,14 @@ class RiskModel:
             points = self.severity_points.get(flag.severity, 0)
         return points
 
-    def score(self, flags: Iterable[Flag], category: Category | None = None) -> RiskScore:
+    def score(self, flags: Sequence[Flag], category: Category | None = None) -> RiskScore:
         threshold = self.default_threshold
         if category is not None and category.risk_threshold is not None:
             threshold = category.risk_threshold
+        if len(flags) == 1:  # the usual case, without the general machinery
+            flag = flags[0]
+            points = min(self.points(flag), 100)
+            return RiskScore(points, threshold, ((flag.rule_id, points),))
         best: dict[str, int] = {}
         for flag in flags:
             points = self.points(flag)

@@ -100,6 +100,11 @@ class BrandLookalikeRule:
             for char in group:
                 self._shape_group[char] = index
         self._exceptions = frozenset(e.casefold() for e in exceptions)
+        # Names long enough for the edit-distance check, by length (only near lengths compared).
+        self._latin_by_length: dict[int, list[tuple[str, str]]] = {}
+        for name, brand in self._latin.items():
+            if len(name) >= min_latin_length:
+                self._latin_by_length.setdefault(len(name), []).append((name, brand))
         self._cache: dict[str, _Hit | None] = {}
         self._first_chars = {name[0] for name in self._genuine if name} | set(self._shape_group)
 
@@ -188,16 +193,18 @@ class BrandLookalikeRule:
         brand = self._latin.get(key)
         if brand is not None:
             return _Hit(part, brand, "latin")  # same after homoglyph folding, not the same text
-        if len(key) < self.min_latin_length or key.isdigit():
+        # Digits left after folding (M123, 20000mAh) are models and capacities, not names.
+        if len(key) < self.min_latin_length or any(c.isdigit() for c in key):
             return None
-        for name, brand in self._latin.items():
-            if (
-                len(name) >= self.min_latin_length
-                and abs(len(name) - len(key)) <= self.latin_max_distance
-                and Levenshtein.distance(name, key, score_cutoff=self.latin_max_distance)
-                <= self.latin_max_distance
-            ):
-                return _Hit(part, brand, "latin")
+        for length in range(
+            len(key) - self.latin_max_distance, len(key) + self.latin_max_distance + 1
+        ):
+            for name, brand in self._latin_by_length.get(length, ()):
+                if (
+                    Levenshtein.distance(name, key, score_cutoff=self.latin_max_distance)
+                    <= self.latin_max_distance
+                ):
+                    return _Hit(part, brand, "latin")
         return None
 
 

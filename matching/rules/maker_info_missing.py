@@ -47,6 +47,19 @@ class MakerInfoMissingRule:
         self.text = text
         self.items = items
         self.min_missing = min_missing
+        # Attribute keys repeat across listings: which items each names is worked out once.
+        self._key_items: dict[str, frozenset[_Item]] = {}
+
+    def _items_named_by(self, key_f: str) -> frozenset[_Item]:
+        found = self._key_items.get(key_f)
+        if found is None:
+            found = frozenset(
+                item for item in self.items.values() if any(k in key_f for k in item.keys)
+            )
+            if len(self._key_items) >= 4096:
+                self._key_items.clear()  # bounded against a flood of odd keys
+            self._key_items[key_f] = found
+        return found
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
@@ -63,10 +76,9 @@ class MakerInfoMissingRule:
             en={"missing": ", ".join(m.name_en for m in missing)},
         )
 
-    @staticmethod
-    def _shown(ctx: ListingView, item: _Item) -> bool:
+    def _shown(self, ctx: ListingView, item: _Item) -> bool:
         for _, key_f, value, _ in ctx.attributes:
-            if value.strip() and any(k in key_f for k in item.keys):
+            if item in self._items_named_by(key_f) and value.strip():
                 return True
         # One search over everything the page shows (values and texts, newline-separated).
         text = ctx.cache.get("maker_text")
