@@ -159,6 +159,9 @@ class BrowserSession:
             return
         try:
             async with asyncio.timeout(10):
+                for other in tab.context.pages:  # popups the listing opened
+                    if other is not tab.page:
+                        await other.close()
                 await tab.page.goto("about:blank")
                 await tab.context.clear_cookies()
                 await tab.context.clear_permissions()
