@@ -354,8 +354,10 @@ class _CaptureRun:
         deadline = time.monotonic() + timeout
         page.set_default_timeout(timeout * 1000)
         recorder = await ServedHtmlRecorder.attach(context, page)
+        navigated = False
         try:
             response = await open_page(page, self.url, timeout)
+            navigated = True
             headers = await response.all_headers()
             content_type = headers.get("content-type", "")
             self.procedure.append(
@@ -366,7 +368,7 @@ class _CaptureRun:
                 raise CaptureError(self.url, f"not an HTML page (Content-Type: {content_type})")
             self._store_served_html(response, headers, recorder)
         finally:
-            await recorder.detach()
+            await recorder.detach(end_session=navigated)
         await self._settle(page, deadline, network)
         return response, headers
 

@@ -49,18 +49,20 @@ class ServedHtmlRecorder:
     def failure_for(self, url: str) -> str:
         return self._failures.get(url, "the document was not intercepted")
 
-    async def detach(self) -> None:
+    async def detach(self, *, end_session: bool = True) -> None:
+        """Stop intercepting. ``end_session=False`` after a failed navigation: a tab whose
+        capture failed is closed anyway, and CDPSession.detach() can block for as long as a
+        navigation is still pending (a server that never answers). A reused tab must not
+        collect one session per capture, so after a good navigation the session ends."""
         if self._detached:
             return
         self._detached = True
         for task in list(self._tasks):
             task.cancel()
-        # Bounded: CDPSession.detach() can block for as long as a navigation is still pending
-        # (a server that never answers). A tab whose capture failed is closed anyway; a
-        # reused tab must not collect one session per capture.
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(self._session.send("Fetch.disable"), 5)
-            await asyncio.wait_for(self._session.detach(), 5)
+            if end_session:
+                await asyncio.wait_for(self._session.detach(), 5)
 
     def _on_paused(self, event: dict[str, Any]) -> None:
         task = asyncio.get_running_loop().create_task(self._keep_and_release(event))
