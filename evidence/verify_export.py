@@ -265,6 +265,19 @@ def _verify_open_zip(
                 except json.JSONDecodeError as exc:
                     problems.append(Problem("altered", f"ledger.jsonl line {number}", str(exc)))
         problems += check_chain(entries, full=False)
+        # The segment's ends as the exporter wrote them: a line cut from either end is missing.
+        claimed = index.get("ledger", {})
+        present = {int(e.get("seq", 0)) for e in entries}
+        for end in ("from_seq", "to_seq"):
+            if end in claimed and int(claimed[end]) not in present:
+                problems.append(
+                    Problem(
+                        "missing",
+                        f"ledger entry {claimed[end]}",
+                        f"export.json says the segment {'starts' if end == 'from_seq' else 'ends'}"
+                        " with it, but ledger.jsonl does not hold it",
+                    )
+                )
         if entries:
             notes.append(
                 f"ledger: entries {entries[0].get('seq')}..{entries[-1].get('seq')} chained;"

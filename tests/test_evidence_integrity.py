@@ -296,6 +296,15 @@ def test_export_tampering_is_named(case_export: Path, tmp_path: Path) -> None:
     assert ("missing", "ledger entry 2") in {(p.kind, p.subject) for p in problems}
     assert any(p.subject.startswith("capture ") and p.kind == "missing" for p in problems)
 
+    # The first line cut off: the segment's start, as export.json states it, is gone.
+    cut = b"".join(lines[1:])
+    forged = {**files, "ledger.jsonl": cut}
+    forged.pop("SHA256SUMS")
+    cut_zip = tmp_path / "cut.zip"
+    _rewrite_zip(case_export, cut_zip, {"ledger.jsonl": cut, "SHA256SUMS": _resum(forged)})
+    subjects = {(p.kind, p.subject) for p in verify_zip(str(cut_zip))[0]}
+    assert ("missing", "ledger entry 1") in subjects
+
     # Two ledger lines swapped.
     swapped = b"".join([lines[1], lines[0], *lines[2:]])
     forged = {**files, "ledger.jsonl": swapped}
