@@ -263,13 +263,23 @@ class PassContext:
 
     def context_for(self, listing: Listing, images: Iterable[ImageSignal] = ()) -> MatchContext:
         """This listing's context; the listing then joins the pass's peers and network."""
+        images = tuple(images)
         self.network.add_seller(listing.platform, listing.seller)
+        seller = listing.seller
+        if seller is not None and seller.seller_id:
+            shop = seller_key(listing.platform, seller.seller_id)
+            for image in images:
+                # The same picture, bit for bit in its perceptual hash, in two shops' listings;
+                # near copies are IMAGE_SHARED_ACROSS_SHOPS's business. A brand's official photo
+                # links nobody: authorised dealers all use it (IMAGE_OFFICIAL_REUSED's case).
+                if image.phash is not None and not image.reference_matches:
+                    self.network.add("image", f"{image.phash:016x}", shop, image.url)
         context = MatchContext(
             registry=self.registry,
             peer_prices=self.peers.prices,
             repeat_offenders=self.repeat_offenders,
             seller_links=self._links,
-            images=tuple(images),
+            images=images,
         )
         return context
 

@@ -109,3 +109,30 @@ def test_match_pipeline_gives_the_store_a_risk_score(tmp_path: Path) -> None:
     assert isinstance(clean, Assessment) and clean.flags == [] and clean.risk_score is None
     stats = crawler.stats.get_stats()  # type: ignore[union-attr]
     assert stats.get("marketguard/input_warnings/negative price") == 1
+
+
+def test_shops_showing_the_same_picture_are_linked() -> None:
+    from matching.context import ImageSignal
+
+    matcher = Matcher.load()
+    context = PassContext(matcher)
+    first = listing(1, seller=Seller("a"))
+    context.context_for(first, [ImageSignal("http://i/a.jpg", phash=0x0F0F_1234_5678_9ABC)])
+    second = listing(2, seller=Seller("b"))
+    ctx = context.context_for(second, [ImageSignal("http://i/b.jpg", phash=0x0F0F_1234_5678_9ABC)])
+    flags = matcher.match(second, ctx).flags
+    network = next(f for f in flags if f.rule_id == "SELLER_NETWORK")
+    assert "商品图片" in network.reason and "demo:a" in network.reason
+
+
+def test_official_photos_link_nobody() -> None:
+    from matching.context import ImageSignal, ReferenceMatch
+
+    matcher = Matcher.load()
+    context = PassContext(matcher)
+    official = (ReferenceMatch("星川", "ref-1", 0),)
+    for n, shop in ((1, "a"), (2, "b")):
+        item = listing(n, seller=Seller(shop))
+        signal = ImageSignal("http://i/x.jpg", phash=42, reference_matches=official)
+        flags = matcher.match(item, context.context_for(item, [signal])).flags
+    assert "SELLER_NETWORK" not in {f.rule_id for f in flags}
