@@ -81,8 +81,9 @@ def cached_facets(request: Request, archive: Archive) -> dict[str, dict[str, int
     if cached is not None and now - cached[0] < FACETS_TTL:
         return cached[1]  # type: ignore[no-any-return]
     facets = dict(archive.facets())
-    stats = archive.queue_stats(QueueFilter())
-    facets["platform"], facets["region"] = stats["platform"], stats["region"]
+    # A backend that does not implement queue_stats yet still serves the queue.
+    stats = archive.queue_stats(QueueFilter()) if hasattr(archive, "queue_stats") else {}
+    facets["platform"], facets["region"] = stats.get("platform", {}), stats.get("region", {})
     state.facets_cache = (now, facets)
     return facets
 
@@ -176,7 +177,7 @@ def _detail(
     seller_id = listing.seller.seller_id if listing.seller else ""
     history = [
         row
-        for row in archive.seller_listings(listing.platform, seller_id, SELLER_HISTORY + 1)
+        for row in seller_listings(archive, listing.platform, seller_id, SELLER_HISTORY + 1)
         if row.listing_id != listing.listing_id
     ][:SELLER_HISTORY]
     context = {
@@ -230,6 +231,14 @@ def _form_errors(exc: ValidationError) -> list[str]:
         else:  # the model's own check: a dismissal without a reason
             messages["驳回时请填写理由。"] = None
     return list(messages)
+
+
+def seller_listings(archive: Archive, platform: str, seller_id: str, limit: int) -> list[Any]:
+    """The seller's listings; empty on a backend that does not implement the method yet."""
+    if not hasattr(archive, "seller_listings"):
+        return []
+    rows: list[Any] = archive.seller_listings(platform, seller_id, limit)
+    return rows
 
 
 def listing_images(record: ListingRecord) -> list[dict[str, Any]]:

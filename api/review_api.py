@@ -17,7 +17,7 @@ from api.decisions import DecisionError, bulk_decide, decide, rechecks
 from api.dependencies import ArchiveDep
 from api.evidence_check import check_capture
 from api.i18n import label
-from api.pages import SELLER_HISTORY, _risk_model, listing_images
+from api.pages import SELLER_HISTORY, _risk_model, listing_images, seller_listings
 from api.queue_params import QueueParamsDep, queue_params
 from api.review_pages import export_case_response
 from api.review_schemas import (
@@ -79,7 +79,7 @@ def listing_context(
     seller_id = record.listing.seller.seller_id if record.listing.seller else ""
     history = [
         row
-        for row in archive.seller_listings(platform, seller_id, SELLER_HISTORY + 1)
+        for row in seller_listings(archive, platform, seller_id, SELLER_HISTORY + 1)
         if row.listing_id != listing_id
     ][:SELLER_HISTORY]
     return ListingContextOut(

@@ -40,7 +40,7 @@ def statistics(
     config: ReviewConfig,
     priority_categories: Iterable[str],
 ) -> Statistics:
-    counts = archive.queue_stats(query)
+    counts = archive.queue_stats(query) if hasattr(archive, "queue_stats") else {}
     cases: list[Case] = list_cases(workspace)
     priority, counted = priority_share(cases, set(priority_categories))
     return Statistics(
