@@ -221,8 +221,16 @@ def export(
 
 def _print_all(settings: Settings, records: list[dict[str, Any]]) -> list[bytes]:
     async def run() -> list[bytes]:
+        # A few pages print at once: most of a print is Chromium layout, and a case can hold
+        # many captures.
+        slots = asyncio.Semaphore(3)
+
+        async def one(printer: RecordPrinter, record: dict[str, Any]) -> bytes:
+            async with slots:
+                return await printer.pdf(record)
+
         async with RecordPrinter(settings) as printer:
-            return [await printer.pdf(r) for r in records]
+            return list(await asyncio.gather(*(one(printer, r) for r in records)))
 
     try:
         asyncio.get_running_loop()
