@@ -71,6 +71,7 @@ def crawl_with_samples(base_url: str, store: Path) -> tuple[dict[str, Any], list
                     "browser_rss_mb": memory.browser_rss_mb,
                     "browser_pss_mb": memory.browser_pss_mb,
                     "python_rss_mb": memory.root_rss_mb,
+                    "driver_rss_mb": memory.driver_rss_mb,
                 }
             )
             time.sleep(SAMPLE_EVERY)
@@ -95,7 +96,16 @@ def memory_profile(samples: list[dict[str, Any]], total: int, key: str) -> dict[
     crawling = [s for s in running if s["stored"] < total] or running
     start, end = warm[0], crawling[-1]
     peak = max(running, key=lambda s: s[key])
+
+    def mean_between(low: float, high: float) -> float | None:
+        window = [s[key] for s in crawling if total * low <= s["stored"] < total * high]
+        return round(sum(window) / len(window), 1) if window else None
+
     return {
+        # Chromium's memory swings by a few hundred MB with its own collections: the means of
+        # the second and the last quarter of the pages say more about growth than two samples.
+        "mean_25_50pct_mb": mean_between(0.25, 0.50),
+        "mean_75_100pct_mb": mean_between(0.75, 1.01),
         "start_mb": start[key],
         "start_at_pages": start["stored"],
         "end_mb": end[key],
@@ -139,6 +149,7 @@ def run(pages: int = 2_000) -> dict[str, Any]:
                 "browser_rss_mb": memory_profile(js_samples, js["listings"], "browser_rss_mb"),
                 "browser_pss_mb": memory_profile(js_samples, js["listings"], "browser_pss_mb"),
                 "python_rss_mb": memory_profile(js_samples, js["listings"], "python_rss_mb"),
+                "driver_rss_mb": memory_profile(js_samples, js["listings"], "driver_rss_mb"),
             },
             "js_to_http_ratio": round(js_rate / plain_rate, 3),
             "samples": js_samples,
@@ -157,6 +168,7 @@ def report(result: dict[str, Any]) -> str:
             f"  {name:<22} start {m['start_mb']:>7.1f} MB (@{m['start_at_pages']})"
             f"  end {m['end_mb']:>7.1f} MB (@{m['end_at_pages']})"
             f"  peak {m['peak_mb']:>7.1f} MB (@{m['peak_at_pages']})  growth {m['growth_mb']:+.1f}"
+            f"  mean 25-50% {m['mean_25_50pct_mb']} MB, 75-100% {m['mean_75_100pct_mb']} MB"
         )
 
     return "\n".join(
@@ -170,6 +182,7 @@ def report(result: dict[str, Any]) -> str:
             line("Chromium RSS (summed)", rss),
             line("Chromium PSS", pss),
             line("crawler Python RSS", py),
+            line("Playwright driver RSS", js["driver_rss_mb"]),
         ]
     )
 

@@ -22,6 +22,7 @@ class TreeMemory:
     browser_rss_mb: float
     browser_pss_mb: float
     root_rss_mb: float  # the root process itself (the Python crawler)
+    driver_rss_mb: float = 0.0  # Playwright's node driver between Python and the browser
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -70,8 +71,17 @@ def is_browser(pid: int) -> bool:
     return comm.startswith(BROWSER_NAMES) or name.startswith(BROWSER_NAMES)
 
 
+def _comm(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def tree_memory(root: int) -> TreeMemory:
-    browsers = [pid for pid in descendants(root) if is_browser(pid)]
+    tree = descendants(root)
+    browsers = [pid for pid in tree if is_browser(pid)]
+    drivers = [pid for pid in tree if _comm(pid) == "node"]
     rss = sum(_field_kb(PROC / str(pid) / "status", "VmRSS:") for pid in browsers)
     pss = sum(_field_kb(PROC / str(pid) / "smaps_rollup", "Pss:") for pid in browsers)
     own = _field_kb(PROC / str(root) / "status", "VmRSS:")
@@ -80,4 +90,7 @@ def tree_memory(root: int) -> TreeMemory:
         browser_rss_mb=round(rss / 1024, 1),
         browser_pss_mb=round(pss / 1024, 1),
         root_rss_mb=round(own / 1024, 1),
+        driver_rss_mb=round(
+            sum(_field_kb(PROC / str(pid) / "status", "VmRSS:") for pid in drivers) / 1024, 1
+        ),
     )

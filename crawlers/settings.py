@@ -90,6 +90,21 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 2  # three tries in all; then the errback records a PageError
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Scrapy's list, plus Chromium timing out (navigation or waiting for the page's script): on a
+# real platform that is as transient as a download timeout.
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.CannotResolveHostError",
+    "scrapy.exceptions.DownloadConnectionRefusedError",
+    "scrapy.exceptions.DownloadFailedError",
+    "scrapy.exceptions.DownloadTimeoutError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectError",
+    "twisted.internet.error.ConnectionLost",
+    OSError,  # also the builtin TimeoutError
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+    "playwright.async_api.TimeoutError",
+]
 # Scrapy's retry re-queues at once; ours waits 1, then 2 s (+/- 25 %), or longer when the server
 # says so in Retry-After, without blocking the reactor (crawlers/middlewares/backoff.py).
 DOWNLOADER_MIDDLEWARES = {

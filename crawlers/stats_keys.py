@@ -43,10 +43,10 @@ def _browser(stats: dict[str, Any]) -> dict[str, int]:
         "browsers": "playwright/browser_count",
         "contexts": "playwright/context_count",
         "pages_opened": "playwright/page_count",
-        # Pages closed by scrapy-playwright after a response or failure, plus the tabs a spider
-        # kept for reuse and closed itself.
+        # Pages closed by scrapy-playwright after a response or failure, plus the tabs our own
+        # code closed (a spider's kept tabs, a tab whose navigation failed before a retry).
         "pages_closed": "playwright/page_count/closed",
-        "tabs_closed_by_spider": PREFIX + "browser_tabs_closed",
+        "tabs_closed": PREFIX + "browser_tabs_closed",
         "max_concurrent_pages": "playwright/page_count/max_concurrent",
     }
     if "playwright/page_count" not in stats:

@@ -107,8 +107,28 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry(request, exception)
         if retry is None:
             return None
+        await self._drop_failed_tab(retry)
         await self._sleep(self._wait(retry))
         return retry
+
+    async def _drop_failed_tab(self, retry: Request) -> None:
+        """A browser tab whose navigation failed is closed, and the retry gets a fresh one.
+
+        A spider that keeps its tabs (``playwright_include_page``) passes the tab along in the
+        request's meta, and the retry copy would carry it: a tab left mid-navigation by a
+        timeout then hung the retry's own navigation (seen with Chromium 1xx on the demo).
+        """
+        tab = retry.meta.pop("playwright_page", None)
+        if tab is None:
+            return
+        stats = self.crawler.stats
+        assert stats is not None
+        try:
+            if not tab.is_closed():
+                await tab.close()
+                stats.inc_value("marketguard/browser_tabs_closed")
+        except Exception as exc:  # the browser may be gone already; the retry still goes
+            logger.debug("could not close a failed tab: %s", exc)
 
     def _retry(self, request: Request, reason: Any) -> Request | None:
         retry = super()._retry(request, reason)

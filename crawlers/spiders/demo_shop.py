@@ -42,6 +42,11 @@ PLATFORM = "demo"
 CHINA_TZ = timezone(timedelta(hours=8))  # shop opening dates are Beijing calendar dates
 PRICE_SELECTOR = "#price:not(:empty)"
 BROWSER_WAIT_MS = 15_000
+# A kept tab is closed after this many renders and the next render opens a fresh one: Playwright
+# keeps the objects of every request and response a page made (three per demo page) until the
+# page closes, so a tab reused forever grows the crawler's memory with every page (see
+# docs/benchmarks.md); a fresh renderer every 100 pages costs far less than one per page.
+TAB_RENDERS_MAX = 100
 _KEYWORD_SPLIT = re.compile(r"[,，;；\n]+")
 
 Item = Listing | PageError | scrapy.Request
@@ -83,6 +88,7 @@ class DemoShopSpider(scrapy.Spider):
         self._renders_in_flight = 0
         self._idle_tabs: list[Page] = []
         self._closing: set[asyncio.Future[Any]] = set()  # tab closes in progress
+        self._tab_uses: dict[Page, int] = {}  # renders done by each kept tab
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for keyword in self.keywords:
@@ -176,7 +182,9 @@ class DemoShopSpider(scrapy.Spider):
         tab = meta.pop("playwright_page", None)
         if tab is None or tab.is_closed():
             return
-        if reuse:
+        uses = self._tab_uses.pop(tab, 0) + 1
+        if reuse and uses < TAB_RENDERS_MAX:
+            self._tab_uses[tab] = uses
             self._idle_tabs.append(tab)
         else:
             self._close_tab(tab)

@@ -129,6 +129,9 @@ class ListingState:
     last_seen: datetime
     search_keyword: str  # the keyword whose search last found it
     gone_at: datetime | None = None  # when a complete pass last missed it; None while listed
+    # Flagged, yet no evidence was ever stored for it (its capture failed or was off): a pass
+    # that captures treats it as changed, so an unchanged listing still gets its evidence.
+    needs_evidence: bool = False
 
 
 @dataclass(slots=True)
