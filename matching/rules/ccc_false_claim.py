@@ -64,8 +64,9 @@ class CccFalseClaimRule:
                         text[span[0] : span[1]],
                         category.name,
                     )
-            joined = "\0".join(a[1] + a[3] for a in ctx.attributes)
-            if not joined or self._mention.search(joined) is None:
+            # One look at all pairs; the loop below only says which attribute it was.
+            joined = "\0".join(f"{a[1]}:{a[3]}" for a in ctx.attributes)
+            if not joined or self._exemption(joined) is None:
                 return None
             for key, key_f, value, value_f in ctx.attributes:
                 pair = f"{key_f}:{value_f}"
