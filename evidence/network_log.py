@@ -82,12 +82,11 @@ class NetworkLog:
         """Finished subresource exchanges with their bodies, and notes on what was left out."""
         skip = set(skip_urls)
         notes: list[str] = []
+        # Documents too: redirect hops of the navigation (their 3xx with Location) and frames.
         wanted = [
             r
             for r in self._finished
-            if r.url.startswith(("http://", "https://"))
-            and r.url not in skip
-            and r.resource_type != "document"
+            if r.url.startswith(("http://", "https://")) and r.url not in skip
         ]
         if len(wanted) > MAX_EXCHANGES:
             notes.append(f"only the first {MAX_EXCHANGES} of {len(wanted)} responses archived")

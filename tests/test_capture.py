@@ -381,6 +381,22 @@ def test_redirect_is_recorded_and_gzip_is_undone_but_not_the_charset(
     meta = json.loads(blobs.read(evidence.artifact("metadata").sha256))  # type: ignore[union-attr]
     assert meta["redirects"] == [site.url("/moved")]
     assert meta["response_headers"]["content-encoding"] == "gzip"
+    # The WARC has the redirect hop too, and the decoded body with its original encoding noted.
+    from warcio.archiveiterator import ArchiveIterator
+
+    wacz = zipfile.ZipFile(io.BytesIO(blobs.read(evidence.artifact("wacz").sha256)))  # type: ignore[union-attr]
+    responses = {
+        r.rec_headers.get_header("WARC-Target-URI"): (r.http_headers, r.content_stream().read())
+        for r in ArchiveIterator(io.BytesIO(wacz.read("archive/data.warc.gz")))
+        if r.rec_type == "response"
+    }
+    hop_headers, _ = responses[site.url("/moved")]
+    assert hop_headers.get_statuscode() == "302"
+    assert hop_headers.get_header("Location") == "/listing.gz"
+    final_headers, body = responses[site.url("/listing.gz")]
+    assert body == LISTING_GBK
+    assert final_headers.get_header("X-Archive-Orig-content-encoding") == "gzip"
+    assert final_headers.get_header("Content-Length") == str(len(LISTING_GBK))
 
 
 def test_dom_is_utf8_and_opens_correctly_from_disk(listing: Evidence, blobs: BlobDir) -> None:
