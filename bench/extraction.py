@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from parsel import Selector
@@ -87,7 +88,7 @@ def _adapted(page: tuple[bytes, Any]) -> object:
     return listing_from_record(adapter, record, URL)
 
 
-def run(seconds: float = 1.0, rounds: int = 3) -> dict[str, Any]:
+def run(seconds: float = 1.0, rounds: int = 3, crawl_listings: int = 2000) -> dict[str, Any]:
     generic_pages = [((PAGES / name).read_bytes(), ctype) for name, ctype in GENERIC.items()]
     adapters = {name: load_adapter(ADAPTERS / f"{name}.yaml") for name in set(ADAPTED.values())}
     adapted_pages = [
@@ -133,7 +134,61 @@ def run(seconds: float = 1.0, rounds: int = 3) -> dict[str, Any]:
         "adapter_ratio": round(adapted / adapted_baseline, 3),
         "generic_pages_per_s_by_page": per_structure,
     }
+    if crawl_listings:
+        result["crawl"] = crawl_compare(crawl_listings)
     save("extraction", result)
+    return result
+
+
+def crawl_compare(listings: int = 2000) -> dict[str, Any]:
+    """The generic site spider with crawlers/sites/demo.yaml against the hand-written demo_shop
+    spider, both crawling the same demo shop (no JavaScript pages, no faults, no pipelines).
+
+    Each crawl runs in its own process; its CPU seconds (from the OS, children's rusage) are the
+    fair measure on a shared machine, wall seconds are reported beside them.
+    """
+    import json
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    from bench.common import demo_shop
+    from demo.generator import generate
+
+    market = generate(seed=7, listings=listings, faults=False, js_share=0.0)
+    keywords = ",".join(market.search_terms())
+    result: dict[str, Any] = {"listings": listings}
+    with demo_shop(listings, js_share=0.0) as url, tempfile.TemporaryDirectory() as tmp:
+        runs = {
+            "demo_shop_spider": ["demo_shop", "-a", f"base_url={url}"],
+            "site_spider_demo_adapter": ["site", "-a", "site=demo", "-a", f"base_url={url}"],
+        }
+        for name, args in runs.items():
+            out = Path(tmp) / f"{name}.jsonl"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable, "-m", "scrapy", "crawl", *args, "-a", f"keywords={keywords}",
+                    "-O", str(out), "-s", "ITEM_PIPELINES={}", "-s", "EXTENSIONS={}",
+                    "-s", "LOG_LEVEL=ERROR",
+                ],
+                cwd=REPO_ROOT, check=True, capture_output=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            items = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+            found = sum(1 for item in items if "listing_id" in item)
+            result[name] = {
+                "listings": found,
+                "cpu_seconds": round(cpu, 2),
+                "wall_seconds": round(wall, 2),
+                "listings_per_cpu_s": round(found / cpu, 1),
+            }
+    base = result["demo_shop_spider"]["listings_per_cpu_s"]
+    result["ratio"] = round(result["site_spider_demo_adapter"]["listings_per_cpu_s"] / base, 3)
     return result
 
 
@@ -148,8 +203,24 @@ def report(result: dict[str, Any]) -> str:
             f"(baseline {result['adapter_baseline_pages_per_s']}, "
             f"ratio {result['adapter_ratio']})",
             f"generic, per page  : {by_page}",
+            *_crawl_lines(result.get("crawl")),
         ]
     )
+
+
+def _crawl_lines(crawl: dict[str, Any] | None) -> list[str]:
+    if not crawl:
+        return []
+    hand, site = crawl["demo_shop_spider"], crawl["site_spider_demo_adapter"]
+    return [
+        f"crawl of the demo shop ({crawl['listings']} listings, no pipelines), "
+        "listings per CPU second of the crawl process:",
+        f"  demo_shop spider (hand-written): {hand['listings_per_cpu_s']} "
+        f"({hand['listings']} listings, {hand['cpu_seconds']} CPU s, {hand['wall_seconds']} s)",
+        f"  site spider + demo.yaml adapter: {site['listings_per_cpu_s']} "
+        f"({site['listings']} listings, {site['cpu_seconds']} CPU s, {site['wall_seconds']} s)",
+        f"  ratio {crawl['ratio']}",
+    ]
 
 
 if __name__ == "__main__":
