@@ -34,3 +34,7 @@ class ImageSignal:
     ocr_text: str = ""  # text read from the image, "" when none or OCR did not run
     ccc_mark: bool = False  # the CCC mark was detected in the picture
     error: str = ""  # why the image could not be used (truncated, bomb, ...), "" when fine
+    # False when the picture cannot tell shops apart: blank (a white placeholder) or greyscale
+    # (certificates, CCC emblems, spec cards: one layout, small print below a 64-bit hash, so
+    # two shops showing different certificates get the same pHash). Do not link shops by it.
+    linkable: bool = True

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import scrapy
 from scrapy.crawler import AsyncCrawlerProcess
@@ -38,6 +38,34 @@ class ListingsSpider(scrapy.Spider):
             yield Listing(platform="t", seller=seller, **raw)
 
 
+class SignalPeek:
+    """Between ImagePipeline and MatchPipeline: notes what the image step handed over."""
+
+    seen: ClassVar[dict[str, list[dict[str, Any]]]] = {}
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SignalPeek:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        findings = getattr(self.crawler, "_marketguard_image_findings", {}).get(id(item))
+        if isinstance(item, Listing) and findings is not None:
+            SignalPeek.seen[item.listing_id] = [
+                {
+                    "url": s.url,
+                    "linkable": s.linkable,
+                    "ccc_mark": s.ccc_mark,
+                    "ocr_text": s.ocr_text,
+                    "error": s.error,
+                }
+                for s in findings.signals
+            ]
+        return item
+
+
 class Collector:
     def __init__(self, out: str, crawler: Any) -> None:
         self.out = Path(out)
@@ -61,6 +89,8 @@ class Collector:
 
     def close_spider(self) -> None:
         stats = {k: v for k, v in self.crawler.stats.get_stats().items() if "images" in k}
+        for row in self.rows:
+            row["signals"] = SignalPeek.seen.get(row["listing_id"], [])
         lines = [json.dumps(r, ensure_ascii=False, default=str) for r in self.rows]
         lines.append(json.dumps({"stats": stats}))
         self.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -73,6 +103,7 @@ def main(argv: list[str]) -> None:
     values: dict[str, Any] = {
         "ITEM_PIPELINES": {
             "crawlers.pipelines.images.ImagePipeline": 80,
+            "tests.images_pass.SignalPeek": 90,
             "crawlers.pipelines.matching.MatchPipeline": 100,
             "tests.images_pass.Collector": 900,
         },

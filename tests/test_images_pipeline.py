@@ -202,6 +202,12 @@ def test_ocr_text_reaches_the_ccc_rules(crawled: dict[str, Any]) -> None:
     assert flag["field"] == f"image:{crawled['base']}/card.png"
     assert INVALID_NUMBER in flag["snippet"] + flag["reason"]
     assert "CCC_MISSING" not in _rules(row)
+    (card,) = row["signals"]
+    assert INVALID_NUMBER in card["ocr_text"].replace(" ", "") and "快速充电器" in card["ocr_text"]
+    # a black-and-white spec card cannot tell shops apart: not for linking shops
+    assert card["linkable"] is False
+    photos = crawled["by_id"]["L3"]["signals"]
+    assert photos[0]["linkable"] is True and photos[0]["ocr_text"] == ""
     # auto mode: only the charger (a CCC category) was read, not the phone cases
     assert crawled["stats"]["marketguard/images/ocr"] == 1
 

@@ -139,7 +139,7 @@ class ImagePipeline:
             crawler,
             matcher,
             Path(s["MARKETGUARD_HOME"]),
-            ocr=s.get("MARKETGUARD_OCR", "auto"),
+            ocr=s.get("MARKETGUARD_OCR", os.environ.get("MARKETGUARD_OCR", "auto")),
             ocr_when=tuple(s.getlist("MARKETGUARD_OCR_WHEN", list(DEFAULT_OCR_WHEN))),
             max_bytes=s.getint("MARKETGUARD_IMAGE_MAX_BYTES", 8_000_000),
             timeout=s.getfloat("MARKETGUARD_IMAGE_TIMEOUT", 15.0),
@@ -231,7 +231,11 @@ class ImagePipeline:
             return ImageSignal(url=url, error=message), None
         self.stats.inc_value("marketguard/images/hashed")
         signal = ImageSignal(
-            url=url, phash=hashes.phash, reference_matches=refs, shared_with_sellers=shared
+            url=url,
+            phash=hashes.phash,
+            reference_matches=refs,
+            shared_with_sellers=shared,
+            linkable=not (hashes.blank or hashes.greyscale),
         )
         return signal, None if hashes.blank else body
 
