@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -548,6 +548,13 @@ def test_touch_and_mark_gone(archive: Store) -> None:
     assert states["1"].last_seen == later and states["1"].gone_at is None
     assert states["2"].gone_at == later and states["2"].search_keyword == "充电器"
     assert states["3"].gone_at is None
+    # flagged and never captured: an incremental pass must still capture it
+    assert states["3"].needs_evidence is True
+    three = make_listing(3, seconds=0, search_keyword="童车")
+    archive.save_listing(three, [flag()], make_evidence(archive, three, "cap-3", when=1))
+    archive.save_listing(make_listing(1, seconds=0, search_keyword="充电器"), [])
+    states = archive.listing_states("shop")
+    assert (states["3"].needs_evidence, states["1"].needs_evidence) == (False, False)
     record = archive.get_listing("shop", "2")
     assert record is not None and record.gone_at == later
     archive.save_listing(make_listing(2, seconds=9000, search_keyword="充电器"), [flag()])
@@ -607,3 +614,141 @@ def test_the_risk_score_orders_the_queue_and_confirmed_sellers_are_listed(archiv
     archive.save_listing(make_listing(6, seller=None), [flag()])
     archive.add_review(Review("shop", "6", "confirmed", "张三"))  # no seller: left out
     assert archive.confirmed_seller_ids() == {"shop:s2"}
+
+
+# --- the review workspace's queue: filters, text, keyset pages, seller history, statistics ----
+W0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
+
+
+def shop_listing(
+    n: int,
+    title: str,
+    *,
+    platform: str = "shop",
+    seller: str = "s1",
+    location: str = "广东 深圳",
+    category: str = "charger",
+    day: int = 0,
+    description: str = "",
+) -> Listing:
+    return Listing(
+        platform=platform,
+        listing_id=str(n),
+        url=f"https://{platform}.example/item/{n}",
+        title=title,
+        price=Decimal("10"),
+        seller=Seller(seller, f"店铺{seller}", location=location),
+        category=category,
+        description=description,
+        crawled_at=W0 + timedelta(days=day, minutes=n),
+    )
+
+
+@pytest.fixture
+def workspace_store(archive: Store) -> Store:
+    archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
+    archive.save_listing(
+        shop_listing(
+            2,
+            "移动电源 20000mAh",
+            platform="mall",
+            location="浙江 义乌",
+            category="power_bank",
+            day=8,
+            description="高仿大牌 原装品质",
+        ),
+        [flag("PRICE_TOO_LOW", "medium")],
+        risk_score=60,
+    )
+    archive.save_listing(
+        shop_listing(
+            3, "童车 Stroller 折叠", seller="s2", location="广东 广州", category="stroller", day=8
+        ),
+        [flag("COUNTERFEIT_WORDING", "low"), flag("PRICE_TOO_LOW", "medium")],
+        risk_score=40,
+    )
+    archive.save_listing(shop_listing(4, "正规充电器"), [])  # same seller, not flagged
+    archive.add_review(Review("shop", "1", "confirmed", "王五"))
+    return archive
+
+
+def ids(archive: Store, **kwargs: object) -> list[str]:
+    return [row.listing_id for row in archive.flagged(QueueFilter(**kwargs))]  # type: ignore[arg-type]
+
+
+def test_queue_filters_by_platform_region_and_first_seen(workspace_store: Store) -> None:
+    store = workspace_store
+    assert ids(store, platform="mall") == ["2"]
+    assert ids(store, region="广东") == ["1", "3"]
+    assert ids(store, region="广东 广") == ["3"]
+    assert ids(store, region="%") == []
+    assert ids(store, found_from=W0 + timedelta(days=7)) == ["2", "3"]
+    assert ids(store, found_to=W0 + timedelta(days=7)) == ["1"]
+    assert ids(store, rule_id="PRICE_TOO_LOW", region="浙江") == ["2"]
+    assert store.count_flagged(QueueFilter(rule_id="PRICE_TOO_LOW", platform="shop")) == 1
+
+
+def test_queue_text_search_finds_title_seller_and_description(workspace_store: Store) -> None:
+    store = workspace_store
+    assert ids(store, text="快充充电") == ["1"]
+    assert ids(store, text="原装品质") == ["2"]
+    assert ids(store, text="stroller") == ["3"]  # Latin letters ignore case
+    assert ids(store, text="童车") == ["3"]
+    assert ids(store, text="店铺s2") == ["3"]
+    assert ids(store, text='"; DROP TABLE listings; --') == []
+    assert ids(store, text="%") == [] and ids(store, text="*") == []
+    assert ids(store, text="充电", rule_id="CCC_MISSING") == ["1"]
+    assert store.count_flagged(QueueFilter(text="充电器")) == 1
+    store.save_listing(shop_listing(1, "车载点烟器"), [flag()], risk_score=90)
+    assert ids(store, text="快充充电") == []
+    assert ids(store, text="点烟器") == ["1"]
+
+
+def test_keyset_pages_give_the_same_rows_as_offset(archive: Store) -> None:
+    for n in range(1, 61):
+        # ties on score and time: the order must still be total
+        listing = shop_listing(n, f"商品{n}")
+        listing.crawled_at = W0 + timedelta(minutes=n // 3)
+        archive.save_listing(listing, [flag()], risk_score=n % 5 * 10)
+    by_offset = [
+        r.listing_id
+        for p in range(3)
+        for r in archive.flagged(QueueFilter(limit=20, offset=p * 20))
+    ]
+    by_cursor: list[str] = []
+    after = None
+    while True:
+        page = archive.flagged(QueueFilter(limit=20, after=after, offset=999 if after else 0))
+        if not page:
+            break
+        by_cursor += [r.listing_id for r in page]
+        after = page[-1].cursor
+    assert by_cursor == by_offset and len(set(by_cursor)) == 60
+    first = archive.flagged(QueueFilter(rule_id="CCC_MISSING", limit=25))
+    rest = archive.flagged(QueueFilter(rule_id="CCC_MISSING", limit=100, after=first[-1].cursor))
+    assert [r.listing_id for r in first + rest] == by_offset
+    with pytest.raises(ValueError):
+        archive.flagged(QueueFilter(after="not-a-cursor"))
+
+
+def test_seller_history_lists_flagged_and_unflagged(workspace_store: Store) -> None:
+    rows = workspace_store.seller_listings("shop", "s1")
+    assert [(r.listing_id, r.max_severity, r.decision, r.seller_id) for r in rows] == [
+        ("1", "high", "confirmed", "s1"),
+        ("4", "none", None, "s1"),
+    ]
+    assert workspace_store.seller_listings("mall", "s1")[0].listing_id == "2"
+    assert workspace_store.seller_listings("shop", "") == []
+    assert workspace_store.seller_listings("shop", "nobody") == []
+
+
+def test_queue_stats_count_by_each_dimension(workspace_store: Store) -> None:
+    stats = workspace_store.queue_stats(QueueFilter())
+    assert stats["category"] == {"charger": 1, "power_bank": 1, "stroller": 1}
+    assert list(stats["platform"].items()) == [("shop", 2), ("mall", 1)]
+    assert stats["region"] == {"广东 广州": 1, "广东 深圳": 1, "浙江 义乌": 1}
+    assert stats["rule"] == {"PRICE_TOO_LOW": 2, "CCC_MISSING": 1, "COUNTERFEIT_WORDING": 1}
+    assert stats["decision"] == {"unreviewed": 2, "confirmed": 1}
+    week = "%Y-W%W"  # Monday-based week of the year, as SQLite's strftime
+    assert stats["week"] == {W0.strftime(week): 1, (W0 + timedelta(days=8)).strftime(week): 2}
+    assert workspace_store.queue_stats(QueueFilter(region="广东"))["platform"] == {"shop": 2}

@@ -8,7 +8,9 @@ osmem-server (see DEVELOPERS.md); the kill test starts its own server so it can 
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,7 +31,7 @@ from evidence.archive.elasticsearch import (
 from evidence.archive.spool import Spool
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.models import Artifact, Evidence, PageError, Review
-from tests.conftest import free_port, osmem_client
+from tests.conftest import osmem_client
 from tests.test_archive_contract import T0, flag, make_listing
 
 
@@ -210,12 +212,29 @@ class _KillDuringBulk(ElasticsearchArchive):
         super()._bulk_chunk(actions)
 
 
+def port_outside_the_ephemeral_range() -> int:
+    """A free port the kernel never hands out as a client's source port. While the server is
+    down the client keeps connecting to its port; with a port in the ephemeral range, one of
+    those attempts can connect to itself (TCP simultaneous open) and hold the port, so the
+    server could not come back on it."""
+    low, _ = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(200):
+        port = random.randrange(max(1025, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def test_a_cluster_killed_mid_bulk_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    port = free_port()
+    port = port_outside_the_ephemeral_range()
     server = OsmemServer.start(japanese=False, addr=f"127.0.0.1:{port}")
     url = server.url
     archive = _KillDuringBulk(
-        osmem_client(url, request_timeout=10, max_retries=1),
+        osmem_client(url, request_timeout=60, max_retries=1),
         spool_dir=tmp_path / "spool",
         owns_client=True,
         retry_interval=0,
@@ -230,7 +249,7 @@ def test_a_cluster_killed_mid_bulk_loses_nothing_and_duplicates_nothing(tmp_path
 
         # 2. a big bulk write; the server is SIGKILLed while it is being sent or applied
         archive.kill, archive.server = threading.Event(), server
-        text = "详情 " * 3000  # ~15 KB per listing, so the request takes a while
+        text = "详情 " * 1500  # ~7 KB per listing, so the request takes a while
         with archive.batch():
             for n in range(20, 220):
                 archive.save_listing(make_listing(n, description=text), [flag()], pass_id=pass_id)
@@ -264,6 +283,7 @@ def test_a_cluster_killed_mid_bulk_loses_nothing_and_duplicates_nothing(tmp_path
         restarted = OsmemServer.start(
             seed=[str(tmp_path / "seed")], japanese=False, addr=f"127.0.0.1:{port}"
         )
+        assert restarted.url == url
         snapshot = tmp_path / "spool-copy"
         shutil.copytree(tmp_path / "spool", snapshot)
         archive.record_error(PageError("https://x.example/2", "parse", "no title", at=T0), pass_id)

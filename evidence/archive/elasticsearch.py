@@ -22,7 +22,6 @@ Reads need the cluster and raise ``ArchiveUnavailableError`` without it. See doc
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 import threading
@@ -30,10 +29,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 from elasticsearch import TransportError as _TransportError
@@ -50,6 +49,24 @@ from evidence.archive.base import (
     UnknownListingError,
     clamp_risk_score,
 )
+from evidence.archive.es_documents import (
+    DESCRIPTION_HEAD,
+    SHA256_HEX,
+    canonical,
+    check_evidence,
+    check_flags,
+    doc_key,
+    flagged_row,
+    from_us,
+    ledger_entry,
+    parse,
+    parse_cursor,
+    pass_record,
+    ts,
+    us,
+    wildcard_literal,
+)
+from evidence.archive.es_mappings import detect_analyzer, index_templates
 from evidence.archive.spool import Spool
 from evidence.hashing import sha256_bytes
 from evidence.ledger import LedgerEntry, check_extends
@@ -64,20 +81,6 @@ from marketguard.models import (
 )
 
 DECISIONS = ("confirmed", "dismissed")
-SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
-INDEX_NAMES = (
-    "listings",
-    "versions",
-    "flags",
-    "evidence",
-    "blobs",
-    "reviews",
-    "errors",
-    "passes",
-    "ledger",
-)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # from + size beyond this fails on a default index (index.max_result_window); deeper pages are
 # reached with search_after over the queue's total order instead.
 _MAX_WINDOW = 10_000
@@ -86,6 +89,7 @@ _BULK_ACTIONS = 500
 _BULK_BYTES = 8 * 1024 * 1024
 _SAVE_ATTEMPTS = 8
 _REPLAY_RUN = 200
+_DAY_US = 86_400_000_000
 # Statuses that mean "the cluster cannot take this now", not "this request is wrong".
 _UNAVAILABLE_STATUSES = {502, 503, 504}
 
@@ -96,190 +100,6 @@ class ArchiveUnavailableError(ConnectionError):
 
 class _Conflict(Exception):
     """Another writer changed a listing between our read and our write: redo the save."""
-
-
-# --- mappings ---------------------------------------------------------------------------------
-def _keyword() -> dict[str, Any]:
-    return {"type": "keyword"}
-
-
-def _date() -> dict[str, Any]:
-    return {"type": "date"}
-
-
-def _long() -> dict[str, Any]:
-    return {"type": "long"}
-
-
-def _stored() -> dict[str, Any]:
-    # Kept in _source exactly as written (the record as made), not indexed: its shape follows
-    # the Python models, which may gain fields, and a strict mapping must not refuse them.
-    return {"type": "object", "enabled": False}
-
-
-def index_templates(prefix: str, analyzer: str, search_analyzer: str) -> dict[str, dict[str, Any]]:
-    """Index template bodies by index name. Times are kept twice: a ``date`` for people and
-    tools (Kibana, range queries) and a ``*_us`` long (microseconds) for exact ordering, since a
-    ``date`` sorts at millisecond precision."""
-
-    def text(**extra: Any) -> dict[str, Any]:
-        return {"type": "text", "analyzer": analyzer, "search_analyzer": search_analyzer, **extra}
-
-    keyed = {"key": _keyword(), "platform": _keyword(), "listing_id": _keyword()}
-    properties: dict[str, dict[str, Any]] = {
-        "listings": {
-            **keyed,
-            "seq": _long(),
-            "version": {"type": "integer"},
-            "content_hash": _keyword(),
-            "url": _keyword(),
-            "title": text(fields={"raw": {"type": "keyword", "ignore_above": 512}}),
-            "description": text(),
-            "price": _keyword(),
-            "currency": _keyword(),
-            "category": _keyword(),
-            "seller_name": _keyword(),
-            "seller_location": _keyword(),
-            "first_seen": _date(),
-            "first_seen_us": _long(),
-            "last_seen": _date(),
-            "last_seen_us": _long(),
-            "last_pass_id": _long(),
-            "max_severity": {"type": "byte"},
-            "risk_score": {"type": "byte"},
-            "seller_id": _keyword(),
-            "flag_count": {"type": "integer"},
-            "rule_ids": _keyword(),
-            "decision": _keyword(),
-            "decision_at_us": _long(),
-            "decision_seq": _long(),
-            "screenshot_sha256": _keyword(),
-            "screenshot_at_us": _long(),
-            "screenshot_seq": _long(),
-            "search_keyword": _keyword(),
-            "gone_at": _date(),
-            "gone_at_us": _long(),
-        },
-        "versions": {
-            **keyed,
-            "version": {"type": "integer"},
-            "content_hash": _keyword(),
-            "seen_at": _date(),
-            "pass_id": _long(),
-            "title": text(),
-            "description": text(),
-            "data": _stored(),
-        },
-        "flags": {
-            **keyed,
-            "version": {"type": "integer"},
-            "rule_ids": _keyword(),
-            "items": {
-                "type": "nested",
-                "properties": {
-                    "position": {"type": "integer"},
-                    "rule_id": _keyword(),
-                    "severity": _keyword(),
-                    "field": _keyword(),
-                    "snippet": text(),
-                },
-            },
-            "data": _stored(),
-        },
-        "evidence": {
-            **keyed,
-            "capture_id": _keyword(),
-            "case_id": _keyword(),
-            "version": {"type": "integer"},
-            "pass_id": _long(),
-            "started_at": _date(),
-            "started_us": _long(),
-            "seq": _long(),
-            "artifacts": {
-                "type": "nested",
-                "properties": {
-                    "kind": _keyword(),
-                    "media_type": _keyword(),
-                    "sha256": _keyword(),
-                    "size": _long(),
-                    "source_url": _keyword(),
-                },
-            },
-            "data": _stored(),
-        },
-        "blobs": {
-            "sha256": _keyword(),
-            "size": _long(),
-            "stored_at": _date(),
-            "data": {"type": "binary"},
-        },
-        "reviews": {
-            **keyed,
-            "decision": _keyword(),
-            "reviewer": _keyword(),
-            "reason": text(),
-            "decided_at": _date(),
-            "decided_us": _long(),
-            "seq": _long(),
-        },
-        "errors": {
-            "pass_id": _long(),
-            "url": _keyword(),
-            "kind": _keyword(),
-            "message": text(),
-            "at": _date(),
-            "at_us": _long(),
-            "seq": _long(),
-        },
-        "ledger": {
-            # The entry exactly as sealed, as JSON text: its hash is over those bytes' content,
-            # and a text field comes back byte for byte, whatever the cluster does to numbers.
-            "position": _long(),
-            "seq": _long(),
-            "kind": _keyword(),
-            "capture_id": _keyword(),
-            "case_id": _keyword(),
-            "entry_hash": _keyword(),
-            "entry_json": {"type": "keyword", "index": False, "doc_values": False},
-        },
-        "passes": {
-            "pass_id": _long(),
-            "token": _keyword(),
-            "started_at": _date(),
-            "finished_at": _date(),
-            "settings": _stored(),
-            "summary": _stored(),
-        },
-    }
-    return {
-        name: {
-            "index_patterns": [f"{prefix}-{name}"],
-            "priority": 500,
-            "template": {
-                # No lifecycle setting and no ILM policy: nothing here ever deletes evidence.
-                "settings": {"number_of_shards": 1},
-                "mappings": {
-                    "dynamic": "strict",
-                    "_meta": {"marketguard": 1, "analyzer": analyzer},
-                    "properties": props,
-                },
-            },
-            "_meta": {"description": f"MarketGuard {name}; written by evidence/archive"},
-        }
-        for name, props in properties.items()
-    }
-
-
-def detect_analyzer(client: Elasticsearch) -> tuple[str, str]:
-    """(index analyzer, search analyzer) for Chinese text: IK or smartcn when the cluster has the
-    plugin (found by asking ``_analyze`` for it), otherwise the built-in ``cjk`` (bigrams)."""
-    for index_analyzer, search_analyzer in (("ik_max_word", "ik_smart"), ("smartcn", "smartcn")):
-        try:
-            client.indices.analyze(analyzer=index_analyzer, text="强制性产品认证")
-        except BadRequestError:
-            continue
-        return index_analyzer, search_analyzer
-    return "cjk", "cjk"
 
 
 # --- the archive ------------------------------------------------------------------------------
@@ -319,6 +139,7 @@ class ElasticsearchArchive:
         self.client = client
         self.retry_interval = retry_interval
         self._next_try = 0.0
+        self.last_unavailable: str | None = None  # why the cluster was last found down
         self.prefix = prefix
         self.spool = Spool(Path(spool_dir))
         self.location = location or _describe(client)
@@ -462,10 +283,15 @@ class ElasticsearchArchive:
     def _refresh(self, *names: str) -> None:
         # Read-your-writes for this process: searches see what it wrote before them. Other
         # processes see writes after the index's refresh interval (1 s by default).
-        stale = [self.index(n) for n in names if n in self._dirty]
+        stale = [n for n in names if n in self._dirty]
         if stale:
-            self._call(self.client.indices.refresh, index=",".join(stale))
-            self._dirty.difference_update(names)
+            # Cleared before the refresh: a write landing meanwhile marks the index again.
+            self._dirty.difference_update(stale)
+            try:
+                self._call(self.client.indices.refresh, index=",".join(map(self.index, stale)))
+            except BaseException:
+                self._dirty.update(stale)
+                raise
 
     def _next_seq(self) -> int:
         """Insertion order across processes (time) and within one (strictly increasing)."""
@@ -556,7 +382,8 @@ class ElasticsearchArchive:
             return False
         try:
             self.replay_spool()
-        except ArchiveUnavailableError:
+        except ArchiveUnavailableError as exc:
+            self.last_unavailable = str(exc)
             return False
         return True
 
@@ -584,7 +411,7 @@ class ElasticsearchArchive:
                 while i < len(pending) and len(run) < _REPLAY_RUN:
                     record = pending[i][1]
                     if record["op"] == "save_listing":
-                        key = _doc_key(
+                        key = doc_key(
                             record["listing"]["platform"], record["listing"]["listing_id"]
                         )
                         if key in keys:
@@ -673,7 +500,7 @@ class ElasticsearchArchive:
         assert batch is not None
         op = record["op"]
         if op == "save_listing":
-            key = _doc_key(record["listing"]["platform"], record["listing"]["listing_id"])
+            key = doc_key(record["listing"]["platform"], record["listing"]["listing_id"])
             if key in batch.keys:
                 self._flush_batch()
             actions, saved = self._plan_save(record)
@@ -727,9 +554,9 @@ class ElasticsearchArchive:
         evidence = Evidence.from_dict(record["evidence"]) if record["evidence"] else None
         pass_id = record["pass_id"]
         self._check_pass(pass_id)
-        key = _doc_key(listing.platform, listing.listing_id)
+        key = doc_key(listing.platform, listing.listing_id)
         content_hash = listing.content_hash(data)
-        seen_us = _us(listing.crawled_at)
+        seen_us = us(listing.crawled_at)
         current = self._get("listings", key)
         source: dict[str, Any] = dict(current["_source"]) if current else {}
         if not source:
@@ -739,7 +566,7 @@ class ElasticsearchArchive:
                 "platform": listing.platform,
                 "listing_id": listing.listing_id,
                 "seq": record["seq"],
-                "first_seen": _ts(listing.crawled_at),
+                "first_seen": ts(listing.crawled_at),
                 "first_seen_us": seen_us,
                 "last_seen_us": seen_us,
                 "last_pass_id": pass_id,
@@ -755,10 +582,11 @@ class ElasticsearchArchive:
         source.update(
             version=version,
             content_hash=content_hash,
-            last_seen=_ts(_from_us(source["last_seen_us"])),
+            last_seen=ts(from_us(source["last_seen_us"])),
             url=listing.url,
             title=listing.title,
             description=listing.description,
+            description_head=listing.description[:DESCRIPTION_HEAD],
             price=data["price"],
             currency=listing.currency,
             category=listing.category,
@@ -783,7 +611,7 @@ class ElasticsearchArchive:
                         **base,
                         "version": version,
                         "content_hash": content_hash,
-                        "seen_at": _ts(listing.crawled_at),
+                        "seen_at": ts(listing.crawled_at),
                         "pass_id": pass_id,
                         "title": listing.title,
                         "description": listing.description,
@@ -817,7 +645,7 @@ class ElasticsearchArchive:
             )
         )
         if evidence is not None:
-            started_us = _us(evidence.started_at)
+            started_us = us(evidence.started_at)
             actions.append(
                 _Action(
                     {"create": {"_index": self.index("evidence"), "_id": evidence.capture_id}},
@@ -827,7 +655,7 @@ class ElasticsearchArchive:
                         "case_id": evidence.case_id,
                         "version": version,
                         "pass_id": pass_id,
-                        "started_at": _ts(evidence.started_at),
+                        "started_at": ts(evidence.started_at),
                         "started_us": started_us,
                         "seq": record["seq"],
                         "artifacts": [
@@ -883,7 +711,7 @@ class ElasticsearchArchive:
 
     def _error_action(self, record: dict[str, Any]) -> _Action:
         error = record["error"]
-        at = _parse(error["at"])
+        at = parse(error["at"])
         return _Action(
             {"create": {"_index": self.index("errors"), "_id": record["id"]}},
             {
@@ -891,8 +719,8 @@ class ElasticsearchArchive:
                 "url": error["url"],
                 "kind": error["kind"],
                 "message": error["message"],
-                "at": _ts(at),
-                "at_us": _us(at),
+                "at": ts(at),
+                "at_us": us(at),
                 "seq": record["seq"],
             },
             on_conflict="ignore",
@@ -915,7 +743,7 @@ class ElasticsearchArchive:
                     {
                         "sha256": sha256,
                         "size": len(data),
-                        "stored_at": _ts(utcnow()),
+                        "stored_at": ts(utcnow()),
                         "data": base64.b64encode(data).decode("ascii"),
                     },
                     on_conflict="ignore",
@@ -926,8 +754,8 @@ class ElasticsearchArchive:
 
     def _apply_review(self, record: dict[str, Any]) -> None:
         review = record["review"]
-        key = _doc_key(review["platform"], review["listing_id"])
-        decided = _parse(review["decided_at"])
+        key = doc_key(review["platform"], review["listing_id"])
+        decided = parse(review["decided_at"])
         if self._get("listings", key, source=False) is None:
             raise UnknownListingError(f"no listing {review['platform']}:{review['listing_id']}")
         self._bulk(
@@ -941,8 +769,8 @@ class ElasticsearchArchive:
                         "decision": review["decision"],
                         "reviewer": review["reviewer"],
                         "reason": review["reason"],
-                        "decided_at": _ts(decided),
-                        "decided_us": _us(decided),
+                        "decided_at": ts(decided),
+                        "decided_us": us(decided),
                         "seq": record["seq"],
                     },
                     on_conflict="ignore",
@@ -951,7 +779,7 @@ class ElasticsearchArchive:
         )
         # The listing carries the latest decision for the queue. Optimistic concurrency: read
         # with its sequence number, write only if nobody wrote in between, else read again.
-        mine = (_us(decided), record["seq"])
+        mine = (us(decided), record["seq"])
 
         def decide(source: dict[str, Any]) -> bool:
             latest = (source.get("decision_at_us") or -1, source.get("decision_seq") or -1)
@@ -1022,7 +850,7 @@ class ElasticsearchArchive:
         record: dict[str, Any] = {
             "op": "begin_pass",
             "token": secrets.token_hex(8),
-            "started_at": _ts(utcnow()),
+            "started_at": ts(utcnow()),
             "settings": settings or {},
         }
         with self._lock:
@@ -1049,18 +877,18 @@ class ElasticsearchArchive:
             {
                 "op": "finish_pass",
                 "pass_id": pass_id,
-                "finished_at": _ts(utcnow()),
+                "finished_at": ts(utcnow()),
                 "summary": summary,
             }
         )
 
     def get_pass(self, pass_id: int) -> PassRecord | None:
         doc = self._get("passes", str(pass_id))
-        return _pass_record(doc["_source"]) if doc else None
+        return pass_record(doc["_source"]) if doc else None
 
     def latest_pass(self) -> PassRecord | None:
         hits = self._search("passes", size=1, sort=[{"pass_id": "desc"}])["hits"]["hits"]
-        return _pass_record(hits[0]["_source"]) if hits else None
+        return pass_record(hits[0]["_source"]) if hits else None
 
     # --- writes from the crawl pipeline -----------------------------------------------------
     def save_listing(
@@ -1078,9 +906,9 @@ class ElasticsearchArchive:
         is spooled and ``SavedListing(version=0, changed=True)`` is returned: the version number
         is decided when the save is replayed.
         """
-        _check_flags(flags)
+        check_flags(flags)
         if evidence is not None:
-            _check_evidence(listing, evidence)
+            check_evidence(listing, evidence)
         record = {
             "op": "save_listing",
             "listing": listing.to_dict(),
@@ -1122,7 +950,7 @@ class ElasticsearchArchive:
         return sha256
 
     def read_blob(self, sha256: str) -> bytes:
-        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         try:
             doc = self._get("blobs", sha256)
@@ -1145,7 +973,7 @@ class ElasticsearchArchive:
 
     def blob_path(self, sha256: str) -> Path | None:
         """Blobs live in the cluster, not on local disk: always None (after checking the name)."""
-        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return None
 
@@ -1154,10 +982,12 @@ class ElasticsearchArchive:
         yield from (hit["_id"] for hit in self._scan("blobs", {"match_all": {}}, source=False))
 
     # --- reads for the review workspace -----------------------------------------------------
-    def _queue_filter(self, query: QueueFilter) -> dict[str, Any]:
+    def _queue_filter(self, query: QueueFilter, *, flagged: bool = True) -> dict[str, Any]:
         if query.decision not in (None, "unreviewed", *DECISIONS):
             raise ValueError(f"unknown decision filter {query.decision!r}")
-        filters: list[dict[str, Any]] = [{"range": {"max_severity": {"gt": 0}}}]
+        filters: list[dict[str, Any]] = []
+        if flagged:
+            filters.append({"range": {"max_severity": {"gt": 0}}})
         must_not: list[dict[str, Any]] = []
         if query.category is not None:
             filters.append({"term": {"category": query.category}})
@@ -1167,6 +997,31 @@ class ElasticsearchArchive:
             must_not.append({"exists": {"field": "decision"}})
         elif query.decision is not None:
             filters.append({"term": {"decision": query.decision}})
+        if query.platform:
+            filters.append({"term": {"platform": query.platform}})
+        if query.region:
+            filters.append({"prefix": {"seller_location": query.region}})
+        if query.found_from is not None or query.found_to is not None:
+            bounds: dict[str, int] = {}
+            if query.found_from is not None:
+                bounds["gte"] = us(query.found_from)
+            if query.found_to is not None:
+                bounds["lt"] = us(query.found_to)
+            filters.append({"range": {"first_seen_us": bounds}})
+        text = (query.text or "").strip()
+        if text:
+            pattern = wildcard_literal(text)
+            filters.append(
+                {
+                    "bool": {
+                        "should": [
+                            {"wildcard": {field: {"value": pattern, "case_insensitive": True}}}
+                            for field in ("title.raw", "seller_name", "description_head")
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
         return {"bool": {"filter": filters, "must_not": must_not}}
 
     _QUEUE_SORT = (
@@ -1183,9 +1038,19 @@ class ElasticsearchArchive:
         if limit == 0:
             return []
         sort = list(self._QUEUE_SORT)
+        if query.after:
+            # Keyset page: straight after the cursor's row, however deep (offset ignored).
+            body = self._search(
+                "listings",
+                query=es_query,
+                sort=sort,
+                size=limit,
+                search_after=parse_cursor(query.after),
+            )
+            return [flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
         if offset + limit <= _MAX_WINDOW:
             body = self._search("listings", query=es_query, sort=sort, from_=offset, size=limit)
-            return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+            return [flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
         # Deep page: walk the sort keys with search_after (no sources), then read the page.
         after: list[Any] | None = None
         skipped = 0
@@ -1201,7 +1066,56 @@ class ElasticsearchArchive:
             after = hits[-1]["sort"]
         extra = {"search_after": after} if after is not None else {}
         body = self._search("listings", query=es_query, sort=sort, size=limit, **extra)
-        return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+        return [flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+
+    def seller_listings(self, platform: str, seller_id: str, limit: int = 100) -> list[FlaggedRow]:
+        if not seller_id or limit <= 0:
+            return []
+        body = self._search(
+            "listings",
+            query={
+                "bool": {
+                    "filter": [
+                        {"term": {"platform": platform}},
+                        {"term": {"seller_id": seller_id}},
+                    ]
+                }
+            },
+            sort=list(self._QUEUE_SORT),
+            size=min(limit, _MAX_WINDOW),
+        )
+        return [flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+
+    def queue_stats(self, query: QueueFilter) -> dict[str, dict[str, int]]:
+        terms = {
+            "category": "category",
+            "platform": "platform",
+            "region": "seller_location",
+            "rule": "rule_ids",
+        }
+        aggs: dict[str, Any] = {
+            name: {"terms": {"field": field, "size": 10_000}} for name, field in terms.items()
+        }
+        aggs["decision"] = {"terms": {"field": "decision", "size": 10, "missing": "unreviewed"}}
+        # Days, grouped into weeks here: a week label ("%Y-W%W", Monday-based, as SQLite's
+        # strftime) can split a calendar week at New Year, which no fixed interval does.
+        aggs["day"] = {
+            "histogram": {"field": "first_seen_us", "interval": _DAY_US, "min_doc_count": 1}
+        }
+        body = self._search("listings", size=0, query=self._queue_filter(query), aggs=aggs)
+        out: dict[str, dict[str, int]] = {}
+        for name in (*terms, "decision"):
+            buckets = body["aggregations"][name]["buckets"]
+            ordered = sorted(buckets, key=lambda b: (-b["doc_count"], b["key"]))
+            out[name] = {b["key"]: b["doc_count"] for b in ordered}
+        weeks: dict[str, int] = {}
+        for bucket in body["aggregations"]["day"]["buckets"]:
+            label = from_us(int(bucket["key"])).strftime("%Y-W%W")
+            weeks[label] = weeks.get(label, 0) + bucket["doc_count"]
+        out["week"] = dict(sorted(weeks.items()))
+        return {
+            key: out[key] for key in ("category", "platform", "region", "rule", "decision", "week")
+        }
 
     def iter_flagged(self, query: QueueFilter, page: int = 500) -> Iterator[FlaggedRow]:
         """The whole queue in order, by search_after (no OFFSET); not part of the protocol."""
@@ -1214,7 +1128,7 @@ class ElasticsearchArchive:
             )["hits"]["hits"]
             if not hits:
                 return
-            yield from (_flagged_row(hit["_source"]) for hit in hits)
+            yield from (flagged_row(hit["_source"]) for hit in hits)
             after = hits[-1]["sort"]
 
     def count_flagged(self, query: QueueFilter) -> int:
@@ -1258,10 +1172,10 @@ class ElasticsearchArchive:
             size=limit,
             query={"multi_match": {"query": text, "fields": ["title^2", "description"]}},
         )
-        return [_flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
+        return [flagged_row(hit["_source"]) for hit in body["hits"]["hits"]]
 
     def get_listing(self, platform: str, listing_id: str) -> ListingRecord | None:
-        key = _doc_key(platform, listing_id)
+        key = doc_key(platform, listing_id)
         doc = self._get("listings", key)
         if doc is None:
             return None
@@ -1288,8 +1202,8 @@ class ElasticsearchArchive:
         return ListingRecord(
             listing=listing,
             version=version,
-            first_seen=_from_us(source["first_seen_us"]),
-            last_seen=_from_us(source["last_seen_us"]),
+            first_seen=from_us(source["first_seen_us"]),
+            last_seen=from_us(source["last_seen_us"]),
             flags=[
                 Flag.from_dict(f)
                 for f in (flags or {"_source": {"data": {"flags": []}}})["_source"]["data"]["flags"]
@@ -1302,11 +1216,11 @@ class ElasticsearchArchive:
                     decision=hit["_source"]["decision"],
                     reviewer=hit["_source"]["reviewer"],
                     reason=hit["_source"]["reason"],
-                    decided_at=_from_us(hit["_source"]["decided_us"]),
+                    decided_at=from_us(hit["_source"]["decided_us"]),
                 )
                 for hit in reviews
             ],
-            gone_at=_from_us(source["gone_at_us"]) if source.get("gone_at_us") else None,
+            gone_at=from_us(source["gone_at_us"]) if source.get("gone_at_us") else None,
             risk_score=source.get("risk_score", 0),
         )
 
@@ -1314,7 +1228,7 @@ class ElasticsearchArchive:
         """Every stored version of a listing, oldest first (not part of the Archive protocol)."""
         hits = self._search(
             "versions",
-            query={"term": {"key": _doc_key(platform, listing_id)}},
+            query={"term": {"key": doc_key(platform, listing_id)}},
             sort=[{"version": "asc"}],
             size=_MAX_WINDOW,
         )["hits"]["hits"]
@@ -1345,7 +1259,7 @@ class ElasticsearchArchive:
                 url=h["_source"]["url"],
                 kind=h["_source"]["kind"],
                 message=h["_source"]["message"],
-                at=_from_us(h["_source"]["at_us"]),
+                at=from_us(h["_source"]["at_us"]),
             )
             for h in hits
         ]
@@ -1381,19 +1295,24 @@ class ElasticsearchArchive:
         raise RuntimeError(f"listing {key} kept changing under us")
 
     def listing_states(self, platform: str) -> dict[str, ListingState]:
+        by_platform = {"term": {"platform": platform}}
+        captured = {
+            hit["_source"]["key"] for hit in self._scan("evidence", by_platform, source=["key"])
+        }
         states: dict[str, ListingState] = {}
-        fields = ["listing_id", "url", "content_hash", "last_seen_us", "search_keyword"]
+        fields = ["key", "listing_id", "url", "content_hash", "last_seen_us", "search_keyword"]
         for hit in self._scan(
-            "listings", {"term": {"platform": platform}}, source=[*fields, "gone_at_us"]
+            "listings", by_platform, source=[*fields, "gone_at_us", "max_severity"]
         ):
             src = hit["_source"]
             states[src["listing_id"]] = ListingState(
                 listing_id=src["listing_id"],
                 url=src["url"],
                 content_hash=src["content_hash"],
-                last_seen=_from_us(src["last_seen_us"]),
+                last_seen=from_us(src["last_seen_us"]),
                 search_keyword=src.get("search_keyword", ""),
-                gone_at=_from_us(src["gone_at_us"]) if src.get("gone_at_us") else None,
+                gone_at=from_us(src["gone_at_us"]) if src.get("gone_at_us") else None,
+                needs_evidence=src["max_severity"] > 0 and src["key"] not in captured,
             )
         return states
 
@@ -1407,26 +1326,26 @@ class ElasticsearchArchive:
                 "op": "touch_listing",
                 "platform": platform,
                 "listing_id": listing_id,
-                "seen_at": _ts(seen_at),
+                "seen_at": ts(seen_at),
                 "pass_id": pass_id,
             }
         )
         return True if result is None else bool(result)
 
     def _apply_touch(self, record: dict[str, Any]) -> bool:
-        seen_us = _us(_parse(record["seen_at"]))
+        seen_us = us(parse(record["seen_at"]))
         pass_id = record["pass_id"]
 
         def touch(source: dict[str, Any]) -> bool:
             source["last_seen_us"] = max(source["last_seen_us"], seen_us)
-            source["last_seen"] = _ts(_from_us(source["last_seen_us"]))
+            source["last_seen"] = ts(from_us(source["last_seen_us"]))
             source.pop("gone_at", None)
             source.pop("gone_at_us", None)
             if pass_id is not None:
                 source["last_pass_id"] = pass_id
             return True
 
-        key = _doc_key(record["platform"], record["listing_id"])
+        key = doc_key(record["platform"], record["listing_id"])
         return bool(self._update_listing(key, touch))
 
     def mark_gone(
@@ -1446,17 +1365,17 @@ class ElasticsearchArchive:
             {
                 "op": "mark_gone",
                 "platform": platform,
-                "not_seen_since": _ts(not_seen_since),
+                "not_seen_since": ts(not_seen_since),
                 "search_keywords": search_keywords,
                 "keep": sorted(keep),
-                "gone_at": _ts(gone_at or utcnow()),
+                "gone_at": ts(gone_at or utcnow()),
             }
         )
         return int(result or 0)
 
     def _apply_mark_gone(self, record: dict[str, Any]) -> int:
-        since_us = _us(_parse(record["not_seen_since"]))
-        gone = _parse(record["gone_at"])
+        since_us = us(parse(record["not_seen_since"]))
+        gone = parse(record["gone_at"])
         filters: list[dict[str, Any]] = [
             {"term": {"platform": record["platform"]}},
             {"range": {"last_seen_us": {"lt": since_us}}},
@@ -1474,7 +1393,7 @@ class ElasticsearchArchive:
         def mark(source: dict[str, Any]) -> bool:
             if source.get("gone_at_us") or source["last_seen_us"] >= since_us:
                 return False  # seen again (or marked) since the search
-            source.update(gone_at=_ts(gone), gone_at_us=_us(gone))
+            source.update(gone_at=ts(gone), gone_at_us=us(gone))
             return True
 
         return sum(1 for key in keys if self._update_listing(key, mark))
@@ -1511,13 +1430,13 @@ class ElasticsearchArchive:
         self._dirty.add("ledger")
         hits = self._search("ledger", size=1, sort=[{"position": "desc"}])["hits"]["hits"]
         position = hits[0]["_source"]["position"] if hits else 0
-        entry = _ledger_entry(hits[0]["_source"]) if hits else None
+        entry = ledger_entry(hits[0]["_source"]) if hits else None
         while True:
             following = self._get("ledger", str(position + 1))
             if following is None:
                 break
             position += 1
-            entry = _ledger_entry(following["_source"])
+            entry = ledger_entry(following["_source"])
         self._ledger_cache = (position, entry)
         return position, entry
 
@@ -1579,7 +1498,7 @@ class ElasticsearchArchive:
                     "capture_id": entry.capture_id,
                     "case_id": entry.case_id,
                     "entry_hash": entry.entry_hash,
-                    "entry_json": _canonical(entry.to_dict()),
+                    "entry_json": canonical(entry.to_dict()),
                 },
             )
         except ApiError as exc:
@@ -1601,7 +1520,7 @@ class ElasticsearchArchive:
             sort=[{"position": "asc"}],
             size=min(limit, _MAX_WINDOW),
         )["hits"]["hits"]
-        return [_ledger_entry(hit["_source"]) for hit in hits]
+        return [ledger_entry(hit["_source"]) for hit in hits]
 
     def ledger_entries_for(
         self, *, capture_id: str | None = None, case_id: str | None = None
@@ -1625,7 +1544,7 @@ class ElasticsearchArchive:
             )["hits"]["hits"]
             if not hits:
                 return out
-            out.extend(_ledger_entry(hit["_source"]) for hit in hits)
+            out.extend(ledger_entry(hit["_source"]) for hit in hits)
             after = hits[-1]["sort"]
 
     def last_checkpoint(self) -> LedgerEntry | None:
@@ -1636,7 +1555,7 @@ class ElasticsearchArchive:
             sort=[{"position": "desc"}],
             size=1,
         )["hits"]["hits"]
-        return _ledger_entry(hits[0]["_source"]) if hits else None
+        return ledger_entry(hits[0]["_source"]) if hits else None
 
     # --- whole-archive reads (migration, checks) --------------------------------------------
     _SCAN_SORT: ClassVar[dict[str, list[str]]] = {
@@ -1727,12 +1646,6 @@ _REFUSED: tuple[type[BaseException], ...] = (
 )
 
 
-# --- helpers ----------------------------------------------------------------------------------
-def _doc_key(platform: str, listing_id: str) -> str:
-    """The listing's document id: unambiguous even when the parts contain ':' or '@'."""
-    return f"{quote(platform, safe='')}:{quote(listing_id, safe='')}"
-
-
 def _describe(client: Elasticsearch) -> str:
     """The cluster's address for messages and ``location``, without any credentials."""
     nodes = [str(node.base_url) for node in client.transport.node_pool.all()]
@@ -1743,87 +1656,6 @@ def _describe(client: Elasticsearch) -> str:
         netloc = f"{host}:{parts.port}" if parts.port else host
         clean.append(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
     return ",".join(clean)
-
-
-def _us(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def _ts(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
-def _parse(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _flagged_row(source: dict[str, Any]) -> FlaggedRow:
-    return FlaggedRow(
-        platform=source["platform"],
-        listing_id=source["listing_id"],
-        title=source["title"],
-        url=source["url"],
-        price=source.get("price"),
-        currency=source["currency"],
-        category=source["category"],
-        seller_name=source["seller_name"],
-        seller_location=source["seller_location"],
-        rule_ids=list(source["rule_ids"]),
-        max_severity=SEVERITY_NAMES.get(source["max_severity"], "low"),
-        risk_score=source.get("risk_score", 0),
-        flag_count=source["flag_count"],
-        first_seen=_from_us(source["first_seen_us"]),
-        last_seen=_from_us(source["last_seen_us"]),
-        decision=source.get("decision"),
-        screenshot_sha256=source.get("screenshot_sha256"),
-    )
-
-
-def _canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def _ledger_entry(source: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry.from_dict(json.loads(source["entry_json"]))
-
-
-def _pass_record(source: dict[str, Any]) -> PassRecord:
-    return PassRecord(
-        pass_id=int(source["pass_id"]),
-        started_at=_parse(source["started_at"]),
-        finished_at=_parse(source["finished_at"]) if source.get("finished_at") else None,
-        summary=source.get("summary") or {},
-    )
-
-
-def _check_flags(flags: list[Flag]) -> None:
-    for flag in flags:
-        if flag.severity not in SEVERITY_ORDER:
-            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
-        if not flag.rule_id:
-            raise ValueError("a flag needs a rule_id")
-
-
-def _check_evidence(listing: Listing, evidence: Evidence) -> None:
-    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
-        raise ValueError(
-            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
-            f" not {listing.key}"
-        )
-    if not evidence.capture_id:
-        raise ValueError("evidence needs a capture_id")
-    for artifact in evidence.artifacts:
-        if not _SHA256.fullmatch(artifact.sha256):
-            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")
 
 
 def spool_dir_for(home: Path, url: str) -> Path:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evidence.archive.elasticsearch import ElasticsearchArchive, _doc_key
+from evidence.archive.elasticsearch import ElasticsearchArchive
+from evidence.archive.es_documents import DESCRIPTION_HEAD, doc_key
 from evidence.archive.sqlite import DB_NAME
 from evidence.hashing import sha256_bytes
 
@@ -162,7 +163,7 @@ class SqliteSource:
     def _docs_listings(self) -> Iterator[tuple[str, dict[str, Any]]]:
         gone = "gone_at" in self.columns
         for r in self.rows("SELECT * FROM listings ORDER BY id"):
-            key = _doc_key(r["platform"], r["listing_id"])
+            key = doc_key(r["platform"], r["listing_id"])
             data = json.loads(
                 self.db.execute(
                     "SELECT data FROM listing_versions WHERE listing_pk = ? AND version = ?",
@@ -179,6 +180,7 @@ class SqliteSource:
                 "url": r["url"],
                 "title": r["title"],
                 "description": data.get("description", ""),
+                "description_head": data.get("description", "")[:DESCRIPTION_HEAD],
                 "price": r["price"],
                 "currency": r["currency"],
                 "category": r["category"],
@@ -231,7 +233,7 @@ class SqliteSource:
             "SELECT l.platform, l.listing_id, v.* FROM listing_versions v"
             " JOIN listings l ON l.id = v.listing_pk ORDER BY v.listing_pk, v.version"
         ):
-            key = _doc_key(r["platform"], r["listing_id"])
+            key = doc_key(r["platform"], r["listing_id"])
             data = json.loads(r["data"])
             yield (
                 f"{key}@{r['version']}",
@@ -255,7 +257,7 @@ class SqliteSource:
             "SELECT l.platform, l.listing_id, v.listing_pk, v.version FROM listing_versions v"
             " JOIN listings l ON l.id = v.listing_pk ORDER BY v.listing_pk, v.version"
         ):
-            key = _doc_key(v["platform"], v["listing_id"])
+            key = doc_key(v["platform"], v["listing_id"])
             flags = [
                 json.loads(f["data"])
                 for f in self.db.execute(
@@ -294,7 +296,7 @@ class SqliteSource:
             yield (
                 r["capture_id"],
                 {
-                    "key": _doc_key(r["platform"], r["listing_id"]),
+                    "key": doc_key(r["platform"], r["listing_id"]),
                     "platform": r["platform"],
                     "listing_id": r["listing_id"],
                     "capture_id": r["capture_id"],
@@ -326,7 +328,7 @@ class SqliteSource:
             yield (
                 f"m{r['id']}",
                 {
-                    "key": _doc_key(r["platform"], r["listing_id"]),
+                    "key": doc_key(r["platform"], r["listing_id"]),
                     "platform": r["platform"],
                     "listing_id": r["listing_id"],
                     "decision": r["decision"],
