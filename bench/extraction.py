@@ -69,7 +69,7 @@ def _rate(pages: list[Any], work: Callable[[Any], object], seconds: float, round
 
 
 def _baseline(page: tuple[bytes, str]) -> object:
-    selector = Selector(text=page[0].decode("utf-8", errors="replace"))
+    selector = Selector(text=page[0].decode("utf-8", errors="replace"), type="html")
     return selector.xpath("string(//title)").get(), selector.css("[class*=price]::text").get()
 
 
@@ -81,7 +81,7 @@ def _adapted(page: tuple[bytes, Any]) -> object:
     body, adapter = page
     detail = adapter.detail
     decoded = decode_html(body, "text/html; charset=utf-8", override=adapter.encoding)
-    scope = Scope(Selector(text=decoded.text), URL)
+    scope = Scope(Selector(text=decoded.text, type="html"), URL)
     if detail.page.script:
         scope.data = find_script_json(decoded.text, detail.page.script)
     record = read_page(detail.page, scope)

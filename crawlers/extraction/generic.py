@@ -85,7 +85,7 @@ def listing_from_text(
     title, price = product.title, product.price
     selector: Selector | None = None
     if not title or not price.ok:
-        selector = Selector(text=text or "<html></html>", base_url=url)
+        selector = Selector(text=text or "<html></html>", type="html", base_url=url)
         if not title:
             title = _fallback_title(selector)
         if not price.ok:

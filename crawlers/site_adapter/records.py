@@ -227,7 +227,9 @@ def seller_from(adapter: SiteAdapter, record: Record, page_url: str) -> Seller |
         return None
     shop_id = record.get("shop_id") or ""
     if not shop_id and shop_url and adapter.shop and adapter.shop.id:
-        shop_id = read_value(adapter.shop.id, Scope(Selector(text="<html/>"), shop_url))
+        shop_id = read_value(
+            adapter.shop.id, Scope(Selector(text="<html/>", type="html"), shop_url)
+        )
     if not shop_id:
         shop_id = listing_id_from_url(shop_url) if shop_url else name
     return Seller(seller_id=shop_id, name=name, url=shop_url, location=record.get("location", ""))

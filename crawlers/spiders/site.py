@@ -223,7 +223,10 @@ class SiteSpider(scrapy.Spider):
             response.headers.get(b"Content-Type"),
             override=self.adapter.encoding,
         )
-        scope = Scope(Selector(text=decoded.text or "<html/>", base_url=response.url), response.url)
+        scope = Scope(
+            Selector(text=decoded.text or "<html/>", type="html", base_url=response.url),
+            response.url,
+        )
         if decoded.problem:
             scope.problems.append(f"decoding: {decoded.problem}")
         if page.script:
