@@ -7,6 +7,8 @@ osmem-server (see DEVELOPERS.md); the kill test starts its own server so it can 
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import random
 import shutil
@@ -30,6 +32,8 @@ from evidence.archive.elasticsearch import (
 )
 from evidence.archive.spool import Spool
 from evidence.archive.sqlite import SqliteArchive
+from evidence.ledger import Ledger
+from evidence.verify import verify_archive
 from marketguard.models import Artifact, Evidence, PageError, Review
 from tests.conftest import osmem_client
 from tests.test_archive_contract import T0, flag, make_listing
@@ -330,3 +334,116 @@ def check_everything_once(archive: ElasticsearchArchive, pass_id: int, shot: str
     assert archive.latest_pass() == finished
     top = archive.flagged(QueueFilter(limit=1))[0]
     assert (top.listing_id, top.last_seen) == ("400", T0 + timedelta(seconds=400))
+
+
+# --- court-grade checks on the Elasticsearch archive -------------------------------------------
+def seal_captures(archive: ElasticsearchArchive, count: int, start: int = 0) -> list[Evidence]:
+    """Captures as the capture step stores them: files as blobs, a manifest listing them (the
+    metadata artifact, last), the Evidence record, and a ledger entry sealing the manifest."""
+    ledger = Ledger(archive, checkpoint_every=2)
+    captures = []
+    for n in range(start, start + count):
+        listing = make_listing(n)
+        shot = b"\x89PNG screenshot " + bytes([n]) * 256
+        html = f"<html>listing {n}</html>".encode()
+        artifacts = [
+            Artifact("screenshot", "image/png", archive.put_blob(shot), len(shot)),
+            Artifact("html", "text/html", archive.put_blob(html), len(html), listing.url),
+        ]
+        manifest = json.dumps(
+            {"artifacts": [dataclasses.asdict(a) for a in artifacts]}, sort_keys=True
+        ).encode()
+        artifacts.append(
+            Artifact("metadata", "application/json", archive.put_blob(manifest), len(manifest))
+        )
+        capture = Evidence(
+            f"cap-{n}", "shop", str(n), listing.url, started_at=T0, artifacts=artifacts
+        )
+        archive.save_listing(listing, [flag()], capture)
+        ledger.record_capture(capture)
+        captures.append(capture)
+    return captures
+
+
+def test_verify_catches_a_changed_byte_a_deleted_ledger_line_and_swapped_records(
+    es_archive: ElasticsearchArchive,
+) -> None:
+    captures = seal_captures(es_archive, 4)
+    report = verify_archive(es_archive)
+    assert report.ok, report.problems
+    assert report.captures == 4 and report.ledger_entries == 6  # 4 captures, 2 checkpoints
+
+    client, ledger_index = es_archive.client, es_archive.index("ledger")
+    # one byte of a screenshot, changed in the cluster
+    shot = captures[1].artifact("screenshot")
+    assert shot is not None
+    tampered = bytearray(es_archive.read_blob(shot.sha256))
+    tampered[20] ^= 0x01
+    client.update(
+        index=es_archive.index("blobs"),
+        id=shot.sha256,
+        doc={"data": base64.b64encode(bytes(tampered)).decode()},
+        refresh=True,
+    )
+    problems = verify_archive(es_archive).problems
+    assert [(p.kind, p.subject) for p in problems] == [("altered", "screenshot of capture cap-1")]
+
+    # two ledger records swapped
+    second = client.get(index=ledger_index, id="2")["_source"]
+    third = client.get(index=ledger_index, id="4")["_source"]
+    client.index(index=ledger_index, id="2", document={**third, "position": 2}, refresh=True)
+    client.index(index=ledger_index, id="4", document={**second, "position": 4}, refresh=True)
+    kinds = {p.kind for p in verify_archive(es_archive).problems}
+    assert "out_of_order" in kinds
+
+    # a ledger line deleted
+    client.index(index=ledger_index, id="2", document=second, refresh=True)
+    client.index(index=ledger_index, id="4", document=third, refresh=True)
+    client.delete(index=ledger_index, id="4", refresh=True)
+    found = verify_archive(es_archive).problems
+    assert any(p.kind == "missing" for p in found), found
+    assert any("cap-2" in p.subject for p in found), found
+
+
+def test_captures_chain_on_while_the_cluster_is_down(tmp_path: Path) -> None:
+    """The ledger head is known locally, so captures made while the cluster is down are sealed
+    in order, spooled, and form one valid chain with the earlier entries once replayed."""
+    port = port_outside_the_ephemeral_range()
+    server = OsmemServer.start(japanese=False, addr=f"127.0.0.1:{port}")
+    archive = ElasticsearchArchive(
+        osmem_client(server.url, request_timeout=30, max_retries=0),
+        spool_dir=tmp_path / "spool",
+        owns_client=True,
+        retry_interval=0,
+    )
+    restarted: OsmemServer | None = None
+    try:
+        seal_captures(archive, 1)
+        archive.ledger_head()  # what this process knows of the chain
+        dump_as_seed(server.url, archive.prefix, tmp_path / "seed")
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+        seal_captures(archive, 3, start=1)
+        assert archive.spooled() > 0
+        head = archive.ledger_head()  # 4 captures and 2 checkpoints, sealed from the local head
+        assert head is not None and (head.seq, head.kind) == (6, "checkpoint")
+
+        restarted = OsmemServer.start(
+            seed=[str(tmp_path / "seed")], japanese=False, addr=f"127.0.0.1:{port}"
+        )
+        archive.replay_spool()
+        assert archive.spool.rejected() == []
+        report = verify_archive(archive)
+        assert report.ok, report.problems
+        assert [e.capture_id for e in archive.ledger_entries() if e.kind == "capture"] == [
+            "cap-0",
+            "cap-1",
+            "cap-2",
+            "cap-3",
+        ]
+    finally:
+        archive.close()
+        server.close()
+        if restarted is not None:
+            restarted.close()

@@ -153,6 +153,7 @@ class ElasticsearchArchive:
         self._known_passes: set[int] = set()
         self._last_pass_id = 0
         self._ledger_cache: tuple[int, LedgerEntry | None] | None = None
+        self._checkpoint_cache: tuple[LedgerEntry | None] | None = None
         self._last_seq = 0
         self._spooled = self.spool.has_pending()
         self._closed = False
@@ -1479,6 +1480,8 @@ class ElasticsearchArchive:
             check_extends(head, entry)
             self._spool({"op": "append_ledger", "entry": entry.to_dict()})
             self._ledger_cache = (position + 1, entry)
+            if entry.kind == "checkpoint":
+                self._checkpoint_cache = (entry,)
 
     def _apply_ledger(self, record: dict[str, Any]) -> None:
         entry = LedgerEntry.from_dict(record["entry"])
@@ -1509,6 +1512,8 @@ class ElasticsearchArchive:
             raise
         self._dirty.add("ledger")
         self._ledger_cache = (position + 1, entry)
+        if entry.kind == "checkpoint":
+            self._checkpoint_cache = (entry,)
 
     def ledger_entries(self, after_position: int = 0, limit: int = 1000) -> list[LedgerEntry]:
         if limit <= 0:
@@ -1548,14 +1553,28 @@ class ElasticsearchArchive:
             after = hits[-1]["sort"]
 
     def last_checkpoint(self) -> LedgerEntry | None:
-        self._dirty.add("ledger")
-        hits = self._search(
-            "ledger",
-            query={"term": {"kind": "checkpoint"}},
-            sort=[{"position": "desc"}],
-            size=1,
-        )["hits"]["hits"]
-        return ledger_entry(hits[0]["_source"]) if hits else None
+        """The last checkpoint. While the cluster is down: the last one this process read,
+        stored or spooled (the ledger asks for it at every capture)."""
+        with self._lock:
+            if self._spooled:
+                self._try_replay()
+            if not self._spooled:
+                self._dirty.add("ledger")
+                try:
+                    hits = self._search(
+                        "ledger",
+                        query={"term": {"kind": "checkpoint"}},
+                        sort=[{"position": "desc"}],
+                        size=1,
+                    )["hits"]["hits"]
+                except ArchiveUnavailableError:
+                    if self._checkpoint_cache is None:
+                        raise
+                else:
+                    self._checkpoint_cache = (ledger_entry(hits[0]["_source"]) if hits else None,)
+            if self._checkpoint_cache is None:
+                raise ArchiveUnavailableError("the cluster is down and no checkpoint is known")
+            return self._checkpoint_cache[0]
 
     # --- whole-archive reads (migration, checks) --------------------------------------------
     _SCAN_SORT: ClassVar[dict[str, list[str]]] = {
