@@ -161,6 +161,7 @@ def run_pass_child(
     job: str | None = None,
     overrides: dict[str, Any] | None = None,
     keywords: list[str] = KEYWORDS,
+    max_pages: int | None = None,
 ) -> dict[str, Any]:
     """One monitoring pass (no browser capture) in a child process; its summary."""
     code = (
@@ -169,7 +170,9 @@ def run_pass_child(
         "from marketguard.settings import Settings\n"
         "a = json.loads(sys.argv[1])\n"
         "s = Settings.from_env(); s.home = __import__('pathlib').Path(a['home'])\n"
-        "r = run_pass('demo_shop', {'base_url': a['url'], 'keywords': a['kw']}, s,"
+        "args = {'base_url': a['url'], 'keywords': a['kw']}\n"
+        "args.update({'max_pages': a['max_pages']} if a['max_pages'] else {})\n"
+        "r = run_pass('demo_shop', args, s,"
         " capture=False, progress_interval=0, log_level='ERROR', overrides=a['overrides'],"
         " job=a['job'])\n"
         "print(json.dumps(r, ensure_ascii=False, default=str))\n"
@@ -180,6 +183,7 @@ def run_pass_child(
         "kw": ",".join(keywords),
         "overrides": {"RETRY_BACKOFF_BASE": 0.3, "DOWNLOAD_TIMEOUT": 2, **(overrides or {})},
         "job": job,
+        "max_pages": max_pages,
     }
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(args)],
@@ -333,6 +337,11 @@ def test_second_pass_skips_unchanged_and_marks_gone(shop: FaultyShop, tmp_path: 
     finally:
         archive.close()
 
+    # A pass over the first result pages only (max_pages) does not judge what is gone.
+    shop.remove_listing(found[4].listing_id)
+    partial = run_pass_child(shop.url, home, max_pages=1)
+    assert partial["finish_reason"] == "finished" and partial["gone"] == 0
+
     # A result page that fails may hide any listing: such a pass marks nothing gone.
     shop.remove_listing(seen_again)
     shop.always["/search?q=%E5%A4%8D%E5%90%88%E8%82%A5&page=1"] = "500"  # 复合肥's first page
@@ -340,7 +349,8 @@ def test_second_pass_skips_unchanged_and_marks_gone(shop: FaultyShop, tmp_path: 
     assert fourth["finish_reason"] == "finished" and fourth["gone"] == 0
     archive = SqliteArchive(home)
     try:
-        assert archive.listing_states("demo")[seen_again].gone_at is None
+        states = archive.listing_states("demo")
+        assert states[seen_again].gone_at is None and states[found[4].listing_id].gone_at is None
     finally:
         archive.close()
 

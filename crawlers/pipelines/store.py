@@ -133,13 +133,16 @@ class StorePipeline:
     def _mark_gone(self, spider: Spider, reason: str) -> None:
         """Mark gone what a complete pass did not see.
 
-        Complete means: the spider ran out of work ("finished", not stopped or killed), and no
-        page failed except listing pages the store knows. A failed search or result page may
+        Complete means: the spider ran out of work ("finished", not stopped or killed), it read
+        every result of its keywords (``covers_its_searches``), and no page failed except
+        listing pages the store knows. A failed search or result page may
         hide any number of listings, so one such failure and nothing is marked. A known
         listing whose own page answered 404 or 410 is gone; one whose page failed otherwise
         (a 5xx, a timeout) is merely not confirmed, so it is kept as it is.
         """
         if reason != "finished" or not self.crawler.settings.getbool("MARKETGUARD_MARK_GONE", True):
+            return
+        if not covers_its_searches(spider):
             return
         since_text = self.crawler.settings.get("MARKETGUARD_JOB_SINCE")
         since = datetime.fromisoformat(since_text) if since_text else self._pass_started()
@@ -157,11 +160,10 @@ class StorePipeline:
                 unknown[0],
             )
             return
-        keywords = getattr(spider, "keywords", None)
         gone = self.archive.mark_gone(
             platform,
             not_seen_since=since,
-            search_keywords=list(keywords) if keywords else None,
+            search_keywords=list(spider.keywords),  # type: ignore[attr-defined]
             keep={by_url[url] for url, error in self._failed.items() if not _says_gone(error)},
         )
         self.stats.set_value("marketguard/gone", gone)
@@ -199,6 +201,19 @@ class StorePipeline:
             self.archive.record_error(error, self.pass_id)
         except Exception:  # the store itself failing must not hide the original error
             logger.exception("could not record error for %s", error.url)
+
+
+def covers_its_searches(spider: Spider) -> bool:
+    """Whether the pass read every result of its keywords, so that absence means something.
+
+    Not when it read one page (``url``), only the first result pages (``max_pages``), or no
+    keywords at all; a spider can also say so itself with ``judges_gone = False``.
+    """
+    if getattr(spider, "judges_gone", True) is False:
+        return False
+    if getattr(spider, "url", "") or getattr(spider, "max_pages", None) is not None:
+        return False
+    return bool(getattr(spider, "keywords", None))
 
 
 def _says_gone(error: PageError) -> bool:
