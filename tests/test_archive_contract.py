@@ -752,3 +752,20 @@ def test_queue_stats_count_by_each_dimension(workspace_store: Store) -> None:
     week = "%Y-W%W"  # Monday-based week of the year, as SQLite's strftime
     assert stats["week"] == {W0.strftime(week): 1, (W0 + timedelta(days=8)).strftime(week): 2}
     assert workspace_store.queue_stats(QueueFilter(region="广东"))["platform"] == {"shop": 2}
+
+
+def test_every_backend_implements_the_whole_protocol() -> None:
+    """A method added to the Archive protocol must be added to every backend (same
+    parameters), or this fails before any caller does."""
+    import inspect
+
+    from evidence.archive.base import Archive
+
+    methods = [n for n, v in vars(Archive).items() if callable(v) and not n.startswith("_")]
+    assert "save_listing" in methods and "append_ledger" in methods
+    for backend in (SqliteArchive, ElasticsearchArchive):
+        for name in methods:
+            assert hasattr(backend, name), f"{backend.__name__} lacks {name}"
+            wanted = list(inspect.signature(getattr(Archive, name)).parameters)
+            got = list(inspect.signature(getattr(backend, name)).parameters)
+            assert got == wanted, f"{backend.__name__}.{name}{got} != protocol {wanted}"
