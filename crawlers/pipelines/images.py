@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,6 +102,7 @@ class ImagePipeline:
         timeout: float = 15.0,
         per_listing: int = 6,
         ocr_per_listing: int = 3,
+        ocr_workers: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if ocr not in OCR_MODES:
@@ -118,7 +120,11 @@ class ImagePipeline:
         self.ocr_per_listing = ocr_per_listing
         self.max_pixels = max_pixels
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-image-hash")
-        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-image-ocr")
+        # OCR on its own threads (onnxruntime releases the GIL; one session serves them all).
+        self._reader_pool = ThreadPoolExecutor(
+            max_workers=max(1, ocr_workers), thread_name_prefix="mg-image-ocr"
+        )
+        self._reader_lock = threading.Lock()
         self._refs: ReferenceLibrary | None = None
         self._seen: SeenImages | None = None
         self._ocr: OcrReader | None = None
@@ -145,6 +151,7 @@ class ImagePipeline:
             timeout=s.getfloat("MARKETGUARD_IMAGE_TIMEOUT", 15.0),
             per_listing=s.getint("MARKETGUARD_IMAGES_PER_LISTING", 6),
             ocr_per_listing=s.getint("MARKETGUARD_OCR_PER_LISTING", 3),
+            ocr_workers=s.getint("MARKETGUARD_OCR_WORKERS", 1),
         )
 
     def open_spider(self) -> None:
@@ -295,8 +302,9 @@ class ImagePipeline:
         return hashes, refs, shared
 
     def _read(self, body: bytes) -> OcrResult:
-        if self._ocr is None:
-            self._ocr = OcrReader(max_pixels=self.max_pixels, threads=1)
+        with self._reader_lock:
+            if self._ocr is None:
+                self._ocr = OcrReader(max_pixels=self.max_pixels, threads=1)
         return self._ocr.read(body)
 
     def _error(self, url: str, message: str) -> PageError:
