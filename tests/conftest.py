@@ -12,6 +12,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# MARKETGUARD_ES_URL names a real cluster for the archive contract suite only (DEVELOPERS.md);
+# taken out of the environment so the rest of the suite, and the commands it starts, keep the
+# default SQLite store.
+REAL_ES_URL = os.environ.pop("MARKETGUARD_ES_URL", "").strip()
+
 
 def free_port() -> int:
     with socket.socket() as sock:

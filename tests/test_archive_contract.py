@@ -34,10 +34,10 @@ from marketguard.models import (
     Seller,
     utcnow,
 )
-from tests.conftest import osmem_client
+from tests.conftest import REAL_ES_URL, osmem_client
 
 T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
-REAL_ES = os.environ.get("MARKETGUARD_ES_URL", "").strip()
+REAL_ES = REAL_ES_URL
 BACKENDS = ["sqlite", "osmem", *(["elasticsearch"] if REAL_ES else [])]
 
 Store = SqliteArchive | ElasticsearchArchive
