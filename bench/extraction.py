@@ -81,7 +81,7 @@ def _adapted(page: tuple[bytes, Any]) -> object:
     body, adapter = page
     detail = adapter.detail
     decoded = decode_html(body, "text/html; charset=utf-8", override=adapter.encoding)
-    scope = Scope(Selector(text=decoded.text, type="html"), URL)
+    scope = Scope(Selector(text=decoded.text, type="html").root, URL)
     if detail.page.script:
         scope.data = find_script_json(decoded.text, detail.page.script)
     record = read_page(detail.page, scope)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urljoin
 
-from parsel import Selector, SelectorList
+from lxml import etree
 
 from crawlers.extraction.generic import listing_id_from_url
 from crawlers.extraction.prices import parse_price
@@ -33,6 +33,7 @@ _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(年|个月|月|天|日|years?|months?|day
 _AGE_DAYS = {"年": 365, "year": 365, "years": 365, "个月": 30, "月": 30, "month": 30,
              "months": 30, "天": 1, "日": 1, "day": 1, "days": 1}  # fmt: skip
 _COUNT_UNITS = {"万": 10_000, "w": 10_000, "W": 10_000, "k": 1_000, "K": 1_000, "千": 1_000, "": 1}
+_STRING = etree.XPath("string()", smart_strings=False)
 _ATTRIBUTE_FIELDS = {
     "brand": ("品牌", "品牌名称", "品牌名", "Brand", "brand"),
     "model": ("型号", "产品型号", "规格型号", "货号", "Model", "model"),
@@ -44,7 +45,7 @@ _FALSE_WORDS = {"", "0", "false", "no", "none", "无", "否", "未公示", "未�
 class Scope:
     """Where field specs are evaluated: a page or one result, its URL, and its JSON."""
 
-    selector: Selector
+    node: Any  # lxml element: the page's root, or one search result
     url: str
     data: Any = None  # the page's script JSON, or the result object for JSON results
     problems: list[str] = field(default_factory=list)
@@ -61,13 +62,10 @@ def read_values(spec: FieldSpec, scope: Scope, record: Record | None = None) -> 
     elif spec.source == "json":
         raw = _json_texts(resolve_path(scope.data, spec.query))
     else:
-        found = (
-            scope.selector.css(spec.query)
-            if spec.source == "css"
-            else scope.selector.xpath(spec.query)
-        )
+        assert spec.compiled is not None
+        found = spec.compiled(scope.node)
         if spec.exists:
-            return ["true" if found else "false"]
+            return ["true" if found not in (None, "", [], 0.0, False) else "false"]
         raw = _selected_texts(found)
     if spec.exists:
         return ["true" if any(v.strip() for v in raw) else "false"]
@@ -139,12 +137,11 @@ def _read_attributes(page: PageSpec, scope: Scope) -> dict[str, str]:
                 pairs[_clean(str(key))] = _clean(texts[0])
         return {k: v for k, v in pairs.items() if k and v}
     assert spec.rows and spec.key and spec.value
-    rows = (
-        scope.selector.css(spec.rows.query)
-        if spec.rows.source == "css"
-        else scope.selector.xpath(spec.rows.query)
-    )
-    for row in rows:
+    assert spec.rows.compiled is not None
+    rows = spec.rows.compiled(scope.node)
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, etree._Element):
+            continue
         row_scope = Scope(row, scope.url, scope.data)
         key = read_value(spec.key, row_scope).rstrip(":：").strip()
         value = read_value(spec.value, row_scope)
@@ -153,14 +150,19 @@ def _read_attributes(page: PageSpec, scope: Scope) -> dict[str, str]:
     return pairs
 
 
-def _selected_texts(found: SelectorList[Selector]) -> list[str]:
+def _selected_texts(found: Any) -> list[str]:
+    if not isinstance(found, list):  # string(...), count(...), boolean(...)
+        if isinstance(found, bool):
+            return ["true" if found else "false"]
+        if isinstance(found, float):
+            return [str(int(found)) if found.is_integer() else str(found)]
+        return [str(found)]
     texts = []
     for item in found:
-        root = item.root
-        if isinstance(root, str):
-            texts.append(root)
-        else:  # an element: its whole text, as a reader sees it
-            texts.append(item.xpath("string()").get() or "")
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, etree._Element):  # an element: its whole text, as a reader sees it
+            texts.append(_STRING(item))
     return texts
 
 
@@ -227,9 +229,7 @@ def seller_from(adapter: SiteAdapter, record: Record, page_url: str) -> Seller |
         return None
     shop_id = record.get("shop_id") or ""
     if not shop_id and shop_url and adapter.shop and adapter.shop.id:
-        shop_id = read_value(
-            adapter.shop.id, Scope(Selector(text="<html/>", type="html"), shop_url)
-        )
+        shop_id = read_value(adapter.shop.id, Scope(None, shop_url))
     if not shop_id:
         shop_id = listing_id_from_url(shop_url) if shop_url else name
     return Seller(seller_id=shop_id, name=name, url=shop_url, location=record.get("location", ""))

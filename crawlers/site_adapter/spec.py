@@ -44,6 +44,8 @@ SHOP_FIELDS = frozenset(
 LIST_FIELDS = frozenset({"image_urls"})
 
 _CSS = HTMLTranslator()
+# The EXSLT prefixes parsel offers in XPath (re:test(...), set:distinct(...)).
+XPATH_NAMESPACES = {"re": "http://exslt.org/regular-expressions", "set": "http://exslt.org/sets"}
 
 
 class AdapterError(ValueError):
@@ -69,6 +71,9 @@ class FieldSpec:
     join: str = " "
     default: str | None = None
     exists: bool = False  # True/False: whether the selector matches anything
+    # css/xpath compiled once at load: lxml evaluates it on each page's tree directly, without
+    # a parsel Selector per match (that bookkeeping was most of an adapter's parsing time).
+    compiled: etree.XPath | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -410,6 +415,8 @@ class _Reader:
         if data.get("attributes") is not None:
             raise self.error("shop.attributes", "shop pages have no attributes")
         shop_id = self.field(data["id"], "shop.id") if data.get("id") is not None else None
+        if shop_id is not None and shop_id.source != "url_regex":
+            raise self.error("shop.id", "must be url_regex (read from the shop's URL)")
         return ShopSpec(page=self.page(data, "shop", SHOP_FIELDS), id=shop_id)
 
     def page(
@@ -470,10 +477,9 @@ class _Reader:
             raise self.error(where, f"needs exactly one of {', '.join(SOURCES)} (found {found})")
         source = given[0]
         query = self.string(raw[source], f"{where}.{source}", required=source != "const")
-        if source == "css":
-            self.css(query, f"{where}.css")
-        elif source == "xpath":
-            self.xpath(query, f"{where}.xpath")
+        compiled = None
+        if source in ("css", "xpath"):
+            compiled = self.selector(source, query, f"{where}.{source}")
         elif source == "json":
             self.path_expression(query, f"{where}.json")
         elif source == "url_regex":
@@ -499,6 +505,7 @@ class _Reader:
             join=self.string(raw.get("join"), f"{where}.join") or " ",
             default=None if default is None else self.string(default, f"{where}.default"),
             exists=self.boolean(raw.get("exists"), f"{where}.exists", False),
+            compiled=compiled,
         )
 
     def css(self, query: str, where: str) -> None:
@@ -507,9 +514,11 @@ class _Reader:
         except Exception as exc:  # cssselect raises several error types
             raise self.error(where, f"invalid CSS selector {query!r}: {exc}") from exc
 
-    def xpath(self, query: str, where: str) -> None:
+    def selector(self, source: str, query: str, where: str) -> etree.XPath:
+        if source == "css":
+            self.css(query, where)
         try:
-            etree.XPath(query)
+            return compile_selector(source, query)
         except etree.XPathSyntaxError as exc:
             raise self.error(where, f"invalid XPath {query!r}: {exc}") from exc
 
@@ -518,6 +527,12 @@ class _Reader:
             compile_path(query)
         except PathError as exc:
             raise self.error(where, f"invalid JSON path: {exc}") from exc
+
+
+def compile_selector(source: str, query: str) -> etree.XPath:
+    """A CSS selector (with parsel's ``::text`` and ``::attr(x)``) or an XPath, compiled."""
+    expression = _CSS.css_to_xpath(query) if source == "css" else query
+    return etree.XPath(expression, namespaces=XPATH_NAMESPACES, smart_strings=False)
 
 
 def _check_encoding(reader: _Reader, name: str, where: str) -> None:

@@ -223,10 +223,8 @@ class SiteSpider(scrapy.Spider):
             response.headers.get(b"Content-Type"),
             override=self.adapter.encoding,
         )
-        scope = Scope(
-            Selector(text=decoded.text or "<html/>", type="html", base_url=response.url),
-            response.url,
-        )
+        root = Selector(text=decoded.text or "<html/>", type="html", base_url=response.url).root
+        scope = Scope(root, response.url)
         if decoded.problem:
             scope.problems.append(f"decoding: {decoded.problem}")
         if page.script:
@@ -294,13 +292,12 @@ class SiteSpider(scrapy.Spider):
                 return []
             if not isinstance(found, list):
                 raise ValueError(f"search.items json path {items.query!r} is not a list")
-            return [Scope(scope.selector, scope.url, item) for item in found]
-        nodes = (
-            scope.selector.css(items.query)
-            if items.source == "css"
-            else scope.selector.xpath(items.query)
-        )
-        return [Scope(node, scope.url, scope.data) for node in nodes]
+            return [Scope(scope.node, scope.url, item) for item in found]
+        assert items.compiled is not None
+        nodes = items.compiled(scope.node)
+        if not isinstance(nodes, list):
+            raise ValueError(f"search.items {items.query!r} selects no elements")
+        return [Scope(node, scope.url, scope.data) for node in nodes if hasattr(node, "tag")]
 
     def parse_detail(
         self, response: Response, keyword: str, record: Record, rendered: bool = False
