@@ -10,8 +10,10 @@ from matching.rules.base import ListingView
 
 # 15-15-15, 15：15：15, 18-8-16 (the N-P2O5-K2O grade). Dates (2024-05-01) are not grades: each
 # part has at most two digits and no fourth part follows.
+# The guard against a longer number sits after the first digit, so the regex engine can skip
+# to digits instead of trying the lookbehind at every position.
 GRADE = re.compile(
-    r"(?<![0-9.\-])(\d{1,2}(?:\.\d)?)\s*[-－—–:：/]\s*(\d{1,2}(?:\.\d)?)\s*[-－—–:：/]\s*"
+    r"(\d(?<![0-9.\-]\d)\d?(?:\.\d)?)\s*[-－—–:：/]\s*(\d{1,2}(?:\.\d)?)\s*[-－—–:：/]\s*"
     r"(\d{1,2}(?:\.\d)?)(?![0-9.]|\s*[-－—–:：/]\s*\d)"
 )
 # 总养分≥45%, 养分含量：48%, 总养分含量大于等于51%
@@ -67,6 +69,8 @@ def grade(ctx: ListingView) -> Grade | None:
 def total_claims(ctx: ListingView) -> list[Claim]:
     claims = []
     for field, text, text_f in fertilizer_fields(ctx):
+        if "%" not in text_f:  # every claim ends in %; most texts have none
+            continue
         for m in TOTAL.finditer(text_f):
             claims.append(
                 Claim(
