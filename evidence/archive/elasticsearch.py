@@ -1098,8 +1098,8 @@ class ElasticsearchArchive:
             name: {"terms": {"field": field, "size": 10_000}} for name, field in terms.items()
         }
         aggs["decision"] = {"terms": {"field": "decision", "size": 10, "missing": "unreviewed"}}
-        # Days, grouped into weeks here: a week label ("%Y-W%W", Monday-based, as SQLite's
-        # strftime) can split a calendar week at New Year, which no fixed interval does.
+        # Days, grouped into ISO weeks here ("2026-W48", the week-numbering year): a fixed
+        # interval histogram cannot name weeks that way.
         aggs["day"] = {
             "histogram": {"field": "first_seen_us", "interval": _DAY_US, "min_doc_count": 1}
         }
@@ -1111,7 +1111,8 @@ class ElasticsearchArchive:
             out[name] = {b["key"]: b["doc_count"] for b in ordered}
         weeks: dict[str, int] = {}
         for bucket in body["aggregations"]["day"]["buckets"]:
-            label = from_us(int(bucket["key"])).strftime("%Y-W%W")
+            year, number, _ = from_us(int(bucket["key"])).isocalendar()
+            label = f"{year}-W{number:02d}"
             weeks[label] = weeks.get(label, 0) + bucket["doc_count"]
         out["week"] = dict(sorted(weeks.items()))
         return {
