@@ -136,7 +136,7 @@ class ImagePipeline:
         s = crawler.settings
         switch = s.get("MARKETGUARD_IMAGES", os.environ.get("MARKETGUARD_IMAGES", ""))
         if str(switch).strip().lower() not in _TRUE:
-            raise NotConfigured("image step off (MARKETGUARD_IMAGES)")
+            raise NotConfigured  # without a message: Scrapy then disables it without a warning
         catalogue, rules = s.get("MARKETGUARD_CATALOGUE"), s.get("MARKETGUARD_RULES")
         matcher = Matcher.load(
             Path(catalogue) if catalogue else None, Path(rules) if rules else None
