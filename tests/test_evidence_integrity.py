@@ -82,12 +82,19 @@ def _serve(routes: dict[str, tuple[str, bytes]]) -> ThreadingHTTPServer:
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An archive with three captures: two of case SH-2026-7, a checkpoint after two."""
+def site() -> Iterator[str]:
     routes = {p: ("text/html; charset=gbk", b) for p, b in PAGES.items()}
     routes |= {p: ("image/jpeg", b) for p, b in IMAGES.items()}
     server = _serve(routes)
-    base = f"http://127.0.0.1:{server.server_port}"
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def pristine(site: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive with three captures: two of case SH-2026-7, a checkpoint after two."""
+    base = site
     home = tmp_path_factory.mktemp("pristine")
     archive = SqliteArchive(home)
 
@@ -109,9 +116,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     asyncio.run(capture_all())
     archive.close()
-    server.shutdown()
-    server.server_close()
-    yield home
+    return home
 
 
 @pytest.fixture
@@ -214,6 +219,38 @@ def test_cli_verify_exit_status_and_message(archive: SqliteArchive) -> None:
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert report["problems"][0]["subject"].startswith("screenshot of capture ")
+
+
+def test_cli_capture_then_record_and_verify(site: str, tmp_path: Path) -> None:
+    env = {
+        "MARKETGUARD_HOME": str(tmp_path / "home"),
+        "MARKETGUARD_INVESTIGATORS": "张三,李四",
+        "MARKETGUARD_CASE_ID": "",
+    }
+    done = run_cli(
+        "evidence", "capture", f"{site}/item/2", "--case", "HZ-9", "--platform", "demo",
+        "--listing-id", "2", "--image", "/img/2.jpg", "--json", env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    evidence = json.loads(done.stdout)
+    assert evidence["case_id"] == "HZ-9" and evidence["operator"] == "张三"
+    kinds = [a["kind"] for a in evidence["artifacts"]]
+    assert kinds == [
+        "html", "screenshot", "first_screen", "dom", "image", "wacz", "metadata",
+    ]  # fmt: skip
+    record = run_cli(
+        "evidence", "record", "--case", "HZ-9", str(tmp_path / "r.pdf"),
+        "--json", str(tmp_path / "r.json"), env=env, timeout=120,
+    )  # fmt: skip
+    assert record.returncode == 0, record.stderr
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["case_id"] == "HZ-9" and data["investigators"] == ["张三", "李四"]
+    assert data["captures"][0]["capture_id"] == evidence["capture_id"]
+    checked = run_cli("evidence", "verify", "--capture", evidence["capture_id"], env=env)
+    assert checked.returncode == 0 and checked.stdout.startswith("OK: 1 captures"), checked.stdout
+    missing = run_cli("evidence", "export", "--case", "NOPE", str(tmp_path / "x.zip"), env=env)
+    assert missing.returncode == 1 and "no captures for case" in missing.stderr
 
 
 # --- export --------------------------------------------------------------------------------
