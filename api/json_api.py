@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.decisions import decide
 from api.dependencies import ArchiveDep
@@ -57,7 +58,7 @@ def flagged(
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return FlaggedPageOut(
-        total=archive.count_flagged(query) if total else None,
+        total=count_cache.count(request.app.state, archive, query) if total else None,
         limit=limit,
         offset=0 if after else offset,
         next=rows[-1].cursor if len(rows) == limit else None,
@@ -103,6 +104,7 @@ def listing_detail(
     tags=["listings"],
 )
 def add_review(
+    request: Request,
     platform: str,
     listing_id: str,
     body: ReviewIn,
@@ -117,6 +119,7 @@ def add_review(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
     try:
         decide(archive, workspace, user.name, record, body.decision, body.reason)
+        count_cache.invalidate(request.app.state)
     except UnknownListingError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     latest = archive.get_listing(platform, listing_id)

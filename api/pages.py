@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.cases import cases_of_listing
 from api.decisions import BULK_MAX, decide, latest_decision, rechecks
@@ -52,7 +54,7 @@ def queue(
     except ValueError:  # a cursor from another store or hand-edited: back to the first page
         query.after, start = None, 0
         rows = archive.flagged(query)
-    total = archive.count_flagged(query)
+    total = count_cache.count(request.app.state, archive, query)
     context = {
         "rows": rows,
         "total": total,
@@ -73,18 +75,35 @@ def _zone(request: Request) -> str:
 
 def cached_facets(request: Request, archive: Archive) -> dict[str, dict[str, int]]:
     """Filter choices with counts: category and rule from ``facets()``, platform and region from
-    ``queue_stats``. Cached for FACETS_TTL seconds: counting the whole queue on every page view
-    would cost more than the page, and a count a few seconds old misleads nobody."""
+    ``queue_stats``. Counting the whole queue costs more than a page, so the counts are kept
+    for FACETS_TTL seconds and then refreshed in a background thread while pages go on showing
+    the previous counts; only the very first page waits for them."""
     state = request.app.state
     cached = getattr(state, "facets_cache", None)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < FACETS_TTL:
-        return cached[1]  # type: ignore[no-any-return]
+    if cached is None:
+        return _refresh_facets(state, archive)
+    if time.monotonic() - cached[0] >= FACETS_TTL and _FACETS_LOCK.acquire(blocking=False):
+        state.facets_cache = (time.monotonic(), cached[1])  # one refresh at a time
+
+        def refresh() -> None:
+            try:
+                _refresh_facets(state, archive)
+            finally:
+                _FACETS_LOCK.release()
+
+        threading.Thread(target=refresh, name="facets-refresh", daemon=True).start()
+    return cached[1]  # type: ignore[no-any-return]
+
+
+_FACETS_LOCK = threading.Lock()
+
+
+def _refresh_facets(state: Any, archive: Archive) -> dict[str, dict[str, int]]:
     facets = dict(archive.facets())
     # A backend that does not implement queue_stats yet still serves the queue.
     stats = archive.queue_stats(QueueFilter()) if hasattr(archive, "queue_stats") else {}
     facets["platform"], facets["region"] = stats.get("platform", {}), stats.get("region", {})
-    state.facets_cache = (now, facets)
+    state.facets_cache = (time.monotonic(), facets)
     return facets
 
 
@@ -134,6 +153,7 @@ def review_form(
         )
     try:
         decide(archive, workspace, user.name, record, body.decision, body.reason)
+        count_cache.invalidate(request.app.state)
     except UnknownListingError:
         return _not_found(request, templates, f"{platform}:{listing_id}")
     return RedirectResponse(

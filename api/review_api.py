@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from api import cases as case_store
+from api import count_cache
 from api.accounts import audit
 from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.decisions import DecisionError, bulk_decide, decide, rechecks
@@ -211,7 +212,7 @@ def bulk(
         )
     except DecisionError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    request.app.state.facets_cache = None
+    count_cache.invalidate(request.app.state)
     return BulkOut(
         matched=result.matched,
         applied=result.applied,

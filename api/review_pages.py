@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import cases as case_store
+from api import count_cache
 from api.accounts import audit
 from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.accounts.users import list_users
@@ -70,7 +71,7 @@ def bulk_form(
         result = bulk_decide(archive, workspace, user.name, query, action, reason)
     except DecisionError as exc:
         return _message(request, templates, f"批量处理未执行：{exc}", 422)
-    request.app.state.facets_cache = None
+    count_cache.invalidate(request.app.state)
     outcome = "too-many" if result.truncated else f"done-{result.applied}-{result.skipped}"
     return _see_other("/" + query_string(params.as_query() | {"bulk": outcome}))
 

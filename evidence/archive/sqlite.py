@@ -19,6 +19,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -737,30 +738,41 @@ class SqliteArchive:
 
     def queue_stats(self, query: QueueFilter) -> dict[str, dict[str, int]]:
         keys, params, _ = _queue_query(query)
-        selected = f"SELECT l.* FROM listings l WHERE l.id IN ({keys})"
-        groups = {
-            "category": "category",
-            "platform": "platform",
-            "region": "seller_location",
-            "decision": "COALESCE(decision, 'unreviewed')",
-            "week": "strftime('%Y-W%W', first_seen)",
-        }
-        out: dict[str, dict[str, int]] = {}
+        # One pass over the selected rows, counted here: six GROUP BYs over an IN list cost
+        # seconds at 100 000 listings, this costs a fraction of one.
+        columns = "l.category, l.platform, l.seller_location, l.decision, l.first_seen"
+        if query.rule_id is None:  # the key query already reads listings: read the columns
+            sql = keys.replace("SELECT l.id AS pk", f"SELECT {columns}", 1)
+        else:
+            sql = f"SELECT {columns} FROM listings l WHERE l.id IN ({keys})"
+        rule_sql = (
+            "SELECT rule_id, COUNT(*) FROM listing_rules GROUP BY rule_id"
+            if _unfiltered(query)
+            else f"SELECT rule_id, COUNT(*) FROM listing_rules WHERE listing_pk IN ({keys})"
+            " GROUP BY rule_id"
+        )
         with self._snapshot() as db:
-            for name, expression in groups.items():
-                order = "g" if name == "week" else "COUNT(*) DESC, g"
-                rows = db.execute(
-                    f"SELECT {expression} AS g, COUNT(*) FROM ({selected}) AS l"
-                    f" GROUP BY g ORDER BY {order}",
-                    params,
-                ).fetchall()
-                out[name] = {row[0]: row[1] for row in rows}
-            rows = db.execute(
-                f"SELECT r.rule_id, COUNT(*) FROM listing_rules r WHERE r.listing_pk IN ({keys})"
-                " GROUP BY r.rule_id ORDER BY COUNT(*) DESC, r.rule_id",
-                params,
-            ).fetchall()
-            out["rule"] = {row[0]: row[1] for row in rows}
+            rows = db.execute(sql, params).fetchall()
+            rules = db.execute(rule_sql, [] if _unfiltered(query) else params).fetchall()
+        counters: dict[str, Counter[str]] = {name: Counter() for name in _STATS}
+        weeks: dict[str, str] = {}
+        for row in rows:
+            counters["category"][row["category"]] += 1
+            counters["platform"][row["platform"]] += 1
+            counters["region"][row["seller_location"]] += 1
+            counters["decision"][row["decision"] or "unreviewed"] += 1
+            day = row["first_seen"][:10]
+            week = weeks.get(day)
+            if week is None:
+                year, number, _ = datetime.fromisoformat(day).isocalendar()
+                week = weeks[day] = f"{year}-W{number:02d}"
+            counters["week"][week] += 1
+        counters["rule"].update({row[0]: row[1] for row in rules})
+        out = {
+            name: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+            for name, c in counters.items()
+        }
+        out["week"] = dict(sorted(counters["week"].items()))
         return out
 
     def facets(self) -> dict[str, dict[str, int]]:
@@ -976,6 +988,12 @@ _SCREENSHOT = """(SELECT a.sha256 FROM evidence e
 # Trigram full-text search needs three characters; shorter text (two hanzi are a word) is a
 # LIKE over the title and seller columns walked in queue order, plus a scan of descriptions.
 _FTS_MIN = 3
+_STATS = ("category", "platform", "region", "rule", "decision", "week")
+
+
+def _unfiltered(query: QueueFilter) -> bool:
+    names = ("category", "rule_id", "decision", "platform", "region", "found_from", "found_to")
+    return all(getattr(query, name) in (None, "") for name in names) and not (query.text or "")
 
 
 def _like(text: str) -> str:
