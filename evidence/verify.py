@@ -190,9 +190,7 @@ def _verify_capture(
             )
         elif got[0] != artifact["sha256"]:
             report.problems.append(
-                Problem(
-                    "altered", name, f"blob {artifact['sha256']} now hashes to {got[0]}"
-                )
+                Problem("altered", name, f"blob {artifact['sha256']} now hashes to {got[0]}")
             )
         elif got[1] != artifact["size"]:
             report.problems.append(

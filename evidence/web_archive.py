@@ -38,8 +38,15 @@ WACZ_MEDIA_TYPE = "application/wacz"
 WACZ_VERSION = "1.1.1"
 _RENAMED = ("content-encoding", "transfer-encoding")
 _DROPPED = ("content-length",)
-_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified",
-            404: "Not Found", 410: "Gone", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    304: "Not Modified",
+    404: "Not Found",
+    410: "Gone",
+    500: "Internal Server Error",
+}
 
 
 @dataclass(slots=True)
@@ -87,9 +94,7 @@ def build_warc(exchanges: Sequence[Exchange], info: dict[str, str]) -> bytes:
     """A gzipped WARC: warcinfo, then request/response pairs in the order given."""
     out = io.BytesIO()
     writer = _Sha256WarcWriter(out, gzip=True, warc_version="WARC/1.1")
-    writer.write_record(
-        writer.create_warcinfo_record("data.warc.gz", dict(info))
-    )
+    writer.write_record(writer.create_warcinfo_record("data.warc.gz", dict(info)))
     for ex in exchanges:
         date = _warc_date(ex.at)
         reason = ex.status_text or _REASONS.get(ex.status, "")
@@ -159,8 +164,12 @@ def build_wacz(
     package = {
         "profile": "data-package",
         "resources": [
-            {"name": path.rsplit("/", 1)[1], "path": path, "hash": _sha256(data),
-             "bytes": len(data)}
+            {
+                "name": path.rsplit("/", 1)[1],
+                "path": path,
+                "hash": _sha256(data),
+                "bytes": len(data),
+            }
             for path, data in files.items()
         ],
         "wacz_version": WACZ_VERSION,

@@ -372,10 +372,15 @@ def test_export_of_one_capture_with_pdf_records(archive: SqliteArchive, tmp_path
     [capture] = record["captures"]
     assert capture["url"].endswith("/item/3") and capture["ledger"]["seq"] == 4
     names = {f["name"]: f for f in capture["files"]}
-    assert {"screenshot-full-page.png", "screenshot-first-screen.png", "page-as-served.html",
-            "dom-after-scripts.html", "web-archive.wacz", "manifest.json", "images/01.jpg"} == set(
-        names
-    )
+    assert {
+        "screenshot-full-page.png",
+        "screenshot-first-screen.png",
+        "page-as-served.html",
+        "dom-after-scripts.html",
+        "web-archive.wacz",
+        "manifest.json",
+        "images/01.jpg",
+    } == set(names)
     assert names["images/01.jpg"]["sha256"] == hashlib.sha256(IMAGES["/img/3.jpg"]).hexdigest()
     assert names["page-as-served.html"]["sha256"] == hashlib.sha256(PAGES["/item/3"]).hexdigest()
     for step in ("navigated to the URL", "WARC", "screenshots"):
@@ -511,8 +516,9 @@ def test_rfc3161_tokens_from_a_local_authority_verify_with_openssl(
         entry = ledger.record_capture(ev)
         assert entry.payload["timestamp"]["sha256"] == ev.artifact("metadata").sha256
     checkpoint = ledger.checkpoint()
-    assert checkpoint is not None and checkpoint.payload["timestamp"]["sha256"] == (
-        checkpoint.payload["head_hash"]
+    assert (
+        checkpoint is not None
+        and checkpoint.payload["timestamp"]["sha256"] == (checkpoint.payload["head_hash"])
     )
     ca = (folder / "ca.pem").read_bytes()
     report = verify_archive(stamped, tsa_ca=ca)
