@@ -164,6 +164,32 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
         None,
         False,
     ),
+    (
+        "FERTILIZER_NUTRIENT_MISMATCH",
+        make("硫酸钾型复合肥 15-15-15 总养分≥45%", attributes=LICENCE),
+        None,
+        False,
+    ),
+    (
+        "FERTILIZER_NUTRIENT_MISMATCH",
+        make("复合肥 15-15-15 总养分≥45% 另含中微量元素≥5%", attributes=LICENCE),
+        None,
+        False,
+    ),
+    (
+        "FERTILIZER_NUTRIENT_MISMATCH",
+        make("复合肥 15-15-15", "总养分≥45%（中微量元素不计入总养分）", attributes=LICENCE),
+        None,
+        False,
+    ),
+    (
+        "FERTILIZER_NUTRIENT_MISMATCH",
+        make("复合肥 总养分(含微量元素)≥50% 16-16-16", attributes=LICENCE),
+        None,
+        True,
+    ),
+    ("COUNTERFEIT_WORDING", make("复合肥 氮磷钾1:1:1 平衡型", attributes=LICENCE), None, False),
+    ("COUNTERFEIT_WORDING", make("1:1复刻 充电器 3C"), None, True),
     # FERTILIZER_BANNED_WORDING
     ("FERTILIZER_BANNED_WORDING", make("高效复合肥 15-15-15", attributes=LICENCE), None, True),
     ("FERTILIZER_BANNED_WORDING", make("复合肥 高产 15-15-15", attributes=LICENCE), None, True),

@@ -12,6 +12,8 @@ concentration). Fires when (in this order):
 
 from __future__ import annotations
 
+import re
+
 from marketguard.models import Flag
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.fertilizer import grade, total_claims
@@ -27,10 +29,12 @@ PARAMS_REQUIRED = (
     "secondary_window",
     "tolerance",
 )
-PARAMS_OPTIONAL: tuple[str, ...] = ()
+PARAMS_OPTIONAL = ("secondary_false_friends", "separate_words")
 PLACEHOLDERS = ("problem", "claim")
 PROBLEMS = ("secondary", "total_exceeds", "concentration", "below_minimum", "absurd")
 PROBLEM_PLACEHOLDERS = ("claimed", "grade", "total", "minimum", "level")
+# A clause break between a total claim and a secondary element: they are separate statements.
+_BREAK = re.compile("[，,。；;！!？?\n]")
 
 
 class FertilizerNutrientRule:
@@ -46,12 +50,17 @@ class FertilizerNutrientRule:
         secondary_words: tuple[str, ...],
         secondary_window: int,
         tolerance: float,
+        secondary_false_friends: tuple[str, ...] = (),
+        separate_words: tuple[str, ...] = (),
     ) -> None:
         self.text = text
         self.categories = categories
         self.problems = problems
         self.concentration_minimum = concentration_minimum
-        self._secondary = WordFinder(dict.fromkeys(secondary_words, True))
+        self._secondary = WordFinder(
+            dict.fromkeys(secondary_false_friends, None) | dict.fromkeys(secondary_words, True)
+        )
+        self._separate = WordFinder(dict.fromkeys(separate_words, True)) if separate_words else None
         self._levels = WordFinder({w: w for w in concentration_minimum})
         self.secondary_window = secondary_window
         self.tolerance = tolerance
@@ -64,9 +73,18 @@ class FertilizerNutrientRule:
         npk = grade(ctx)
         claims = total_claims(ctx)
         for claim in claims:
+            # Inside the claim ("总养分(含微量元素)≥55%") or right after it ("≥45%（含钙镁）"), up
+            # to a clause break or a word that sets them apart ("另含", "不计入总养分").
             end = min(len(claim.text_f), claim.end + self.secondary_window)
-            start = max(0, claim.start - self.secondary_window)
-            if self._secondary.search(claim.text_f, start, end) is not None:
+            for hit in self._secondary.finditer(claim.text_f, claim.start, end):
+                if hit.value is None:
+                    continue  # a false friend: 硫酸钾 names the potash, not a nutrient
+                between = claim.text_f[claim.end : hit.start] if hit.start > claim.end else ""
+                if _BREAK.search(between) or (
+                    self._separate is not None
+                    and self._separate.search(claim.text_f, claim.start, end) is not None
+                ):
+                    break
                 snippet = snippet_around(claim.text_f, claim.start, end, 4)
                 return self._flag("secondary", claim.field, snippet, claimed=claim.value)
         if npk is not None:
@@ -150,4 +168,8 @@ def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> Fertilizer
         secondary_words=fields["secondary_words"].texts(non_empty=True),
         secondary_window=fields["secondary_window"].integer(minimum=0),
         tolerance=float(fields["tolerance"].number()),
+        secondary_false_friends=fields["secondary_false_friends"].texts()
+        if "secondary_false_friends" in fields
+        else (),
+        separate_words=fields["separate_words"].texts() if "separate_words" in fields else (),
     )
