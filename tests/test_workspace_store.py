@@ -174,3 +174,15 @@ def test_an_older_store_gains_seller_ids_and_the_search_index(tmp_path: Path) ->
     with SqliteArchive(tmp_path) as archive:
         assert ids(archive, text="快充充电") == ["1"]
         assert [r.listing_id for r in archive.seller_listings("shop", "s1")] == ["1"]
+
+
+def test_common_words_walk_the_queue_with_the_same_results(
+    store: SqliteArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evidence.archive.sqlite as sqlite_module
+
+    expected = {text: ids(store, text=text) for text in ("快充充电", "原装品质", "stroller")}
+    monkeypatch.setattr(sqlite_module, "_COMMON", 1)  # every word counts as common
+    for text, listing_ids in expected.items():
+        assert ids(store, text=text) == listing_ids, text
+    assert ids(store, text="不存在的词") == []

@@ -703,7 +703,18 @@ class SqliteArchive:
 
     # --- reads and decisions for the review workspace ---------------------------------------
     def flagged(self, query: QueueFilter) -> list[FlaggedRow]:
-        keys, params, order = _queue_query(query, keyset=True)
+        walk = False
+        text = (query.text or "").strip()
+        if len(text) >= _FTS_MIN:
+            # A word many listings carry: walk the queue in order and test each row (a page
+            # fills within a few thousand rows) instead of collecting every match first.
+            probe = self._read(
+                "SELECT COUNT(*) FROM (SELECT rowid FROM listings_fts"
+                " WHERE listings_fts MATCH ? LIMIT ?)",
+                (_fts_phrase(text), _COMMON),
+            )
+            walk = probe[0][0] >= _COMMON
+        keys, params, order = _queue_query(query, keyset=True, walk=walk)
         # Page over the covering index first, then fetch only that page's rows: OFFSET then
         # walks index entries, not whole listing rows; a keyset cursor walks none it skips.
         offset = 0 if query.after else max(0, query.offset)
@@ -988,6 +999,7 @@ _SCREENSHOT = """(SELECT a.sha256 FROM evidence e
 # Trigram full-text search needs three characters; shorter text (two hanzi are a word) is a
 # LIKE over the title and seller columns walked in queue order, plus a scan of descriptions.
 _FTS_MIN = 3
+_COMMON = 2000  # full-text matches from which walking the queue beats collecting them all
 _STATS = ("category", "platform", "region", "rule", "decision", "week")
 
 
@@ -1000,13 +1012,20 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _queue_query(query: QueueFilter, *, keyset: bool = False) -> tuple[str, list[Any], str]:
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _queue_query(
+    query: QueueFilter, *, keyset: bool = False, walk: bool = False
+) -> tuple[str, list[Any], str]:
     """A SELECT of matching listing ids (as ``pk``), its parameters, and its queue ORDER BY.
 
     A rule filter walks the rule index (listing_rules holds rows only for flagged listings, with
     their category) and joins listings only for a filter on listing columns; otherwise the
     listings indexes serve. Both orders end on the listing id, so the order is total and a
     keyset cursor (``keyset``: honour ``query.after``) gives the same rows as OFFSET.
+    ``walk`` tests text row by row instead of through the full-text index (common words).
     """
     if query.decision not in (None, "unreviewed", *DECISIONS):
         raise ValueError(f"unknown decision filter {query.decision!r}")
@@ -1051,15 +1070,19 @@ def _queue_query(query: QueueFilter, *, keyset: bool = False) -> tuple[str, list
     if query.found_to is not None:
         where.append("l.first_seen < ?")
         params.append(_ts(query.found_to))
-    if text and len(text) >= _FTS_MIN:
+    if text and len(text) >= _FTS_MIN and not walk:
         where.append(f"{key} IN (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ?)")
-        params.append('"' + text.replace('"', '""') + '"')
+        params.append(_fts_phrase(text))
     elif text:
-        # The trigram index cannot serve fewer than three characters (its LIKE then finds
-        # nothing), so the description is scanned with instr().
+        # Each row in queue order is tested: title and seller here, the description by a
+        # primary-key read of the full-text index's content table (FTS5 keeps the indexed
+        # text in <table>_content, columns c0.. in declaration order; c2 = description). The
+        # trigram index cannot serve fewer than three characters at all (its LIKE then finds
+        # nothing), so short text always takes this path.
         where.append(
-            f"(l.title LIKE ? ESCAPE '\\' OR l.seller_name LIKE ? ESCAPE '\\' OR {key} IN"
-            " (SELECT rowid FROM listings_fts WHERE instr(lower(description), lower(?)) > 0))"
+            f"(l.title LIKE ? ESCAPE '\\' OR l.seller_name LIKE ? ESCAPE '\\' OR EXISTS"
+            f" (SELECT 1 FROM listings_fts_content c WHERE c.id = {key}"
+            " AND instr(lower(c.c2), lower(?)) > 0))"
         )
         params += [_like(text), _like(text), text]
     if keyset and query.after:
