@@ -22,6 +22,7 @@ Reads need the cluster and raise ``ArchiveUnavailableError`` without it. See doc
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import secrets
 import threading
@@ -79,6 +80,8 @@ from marketguard.models import (
     Review,
     utcnow,
 )
+
+logger = logging.getLogger(__name__)
 
 DECISIONS = ("confirmed", "dismissed")
 # from + size beyond this fails on a default index (index.max_result_window); deeper pages are
@@ -183,6 +186,18 @@ class ElasticsearchArchive:
             if self._closed:
                 return
             self._closed = True
+            if self._spooled:
+                # Last chance to send what waits (the cluster may be back since the last
+                # write); what cannot go stays in the spool for the next process.
+                with suppress(ArchiveUnavailableError):
+                    self.replay_spool()
+                if self._spooled:
+                    logger.warning(
+                        "%d writes wait in %s for %s",
+                        self.spooled(),
+                        self.spool.folder,
+                        self.location,
+                    )
             if self._owns_client:
                 self.client.close()
 
@@ -261,9 +276,11 @@ class ElasticsearchArchive:
         try:
             return method(*args, **kwargs)
         except _TransportError as exc:
+            self.last_unavailable = str(exc)
             raise ArchiveUnavailableError(f"Elasticsearch at {self.location}: {exc}") from exc
         except ApiError as exc:
             if exc.status_code in _UNAVAILABLE_STATUSES:
+                self.last_unavailable = f"{exc.status_code} {exc.message}"
                 raise ArchiveUnavailableError(
                     f"Elasticsearch at {self.location}: {exc.status_code} {exc.message}"
                 ) from exc
@@ -383,14 +400,20 @@ class ElasticsearchArchive:
             return False
         try:
             self.replay_spool()
-        except ArchiveUnavailableError as exc:
-            self.last_unavailable = str(exc)
+        except ArchiveUnavailableError:
             return False
         return True
 
     def _spool(self, record: dict[str, Any]) -> None:
         with self.spool.locked():
             self.spool.append(record)
+        if not self._spooled:
+            logger.warning(
+                "Elasticsearch at %s unavailable (%s): writes go to the spool %s",
+                self.location,
+                self.last_unavailable or "no answer",
+                self.spool.folder,
+            )
         self._spooled = True
         self._next_try = max(self._next_try, time.monotonic() + self.retry_interval)
         if record["op"] == "begin_pass":
@@ -445,6 +468,8 @@ class ElasticsearchArchive:
                     continue
                 self.spool.mark_replayed(run[-1][0])
             self.spool.clear()
+            if self._spooled and pending:
+                logger.warning("replayed %d spooled writes to %s", len(pending), self.location)
             self._spooled = False
             return len(pending)
 
