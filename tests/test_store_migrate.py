@@ -160,3 +160,24 @@ def test_migrating_a_folder_without_an_archive_is_a_clear_error(
     argv = ["store", "migrate", "--from", "sqlite", "--to", "es", "--store", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "no SQLite archive" in capsys.readouterr().err
+
+
+def test_store_replay_reports_what_still_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evidence.archive import open_archive
+    from tests.test_archive_elasticsearch import port_outside_the_ephemeral_range
+
+    argv = ["store", "replay", "--store", str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert "SQLite" in capsys.readouterr().out
+
+    # a cluster that is down: the write is spooled on disk and the command says so
+    url = f"http://127.0.0.1:{port_outside_the_ephemeral_range()}"
+    monkeypatch.setenv("MARKETGUARD_ES_URL", url)
+    archive = open_archive(tmp_path)
+    assert isinstance(archive, ElasticsearchArchive)
+    archive.save_listing(make_listing(1), [flag()])
+    archive.close()
+    assert cli.main(argv) == 1
+    assert "1 writes wait" in capsys.readouterr().err
