@@ -110,6 +110,8 @@ def crawled(image_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict
             "/other.jpg",
         ),
         _listing("L7", "shop-e", base, "/card.png", title="快速充电器 20W 手机通用"),
+        # the same spec card in a second listing: read once
+        _listing("L8", "shop-e", base, "/card.png", title="快速充电器 PD快充头"),
     ]
     path = work / "listings.json"
     path.write_text(json.dumps(listings, ensure_ascii=False), encoding="utf-8")
@@ -141,7 +143,7 @@ def _rules(row: dict[str, Any]) -> set[str]:
 
 
 def test_every_listing_is_assessed_whatever_its_images(crawled: dict[str, Any]) -> None:
-    assert set(crawled["by_id"]) == {"L1", "L2", "L3", "L4", "L5", "L6", "L7"}
+    assert set(crawled["by_id"]) == {"L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8"}
     assert "Traceback" not in crawled["log"]
 
 
@@ -208,8 +210,12 @@ def test_ocr_text_reaches_the_ccc_rules(crawled: dict[str, Any]) -> None:
     assert card["linkable"] is False
     photos = crawled["by_id"]["L3"]["signals"]
     assert photos[0]["linkable"] is True and photos[0]["ocr_text"] == ""
-    # auto mode: only the charger (a CCC category) was read, not the phone cases
+    # auto mode: only the chargers (a CCC category) were read, not the phone cases, and the
+    # card both chargers show was read once
     assert crawled["stats"]["marketguard/images/ocr"] == 1
+    assert crawled["stats"]["marketguard/images/ocr_cached"] == 1
+    again = crawled["by_id"]["L8"]
+    assert "CCC_NUMBER_INVALID" in _rules(again) and "CCC_MISSING" not in _rules(again)
 
 
 def test_image_step_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:

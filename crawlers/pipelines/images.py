@@ -26,9 +26,11 @@ and one for OCR, so the crawl's event loop keeps fetching meanwhile.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +53,7 @@ OCR_MODES = ("auto", "always", "never")
 # Flags that text read from pictures can make go away (a number or maker printed on a card).
 DEFAULT_OCR_WHEN = ("CCC_MISSING", "MAKER_INFO_MISSING")
 _TRUE = ("1", "true", "yes", "on")
+_OCR_CACHE_SIZE = 4096  # pictures' OCR results kept per pass (a few hundred bytes each)
 _FINDINGS_ATTR = "_marketguard_image_findings"
 
 
@@ -125,6 +128,7 @@ class ImagePipeline:
             max_workers=max(1, ocr_workers), thread_name_prefix="mg-image-ocr"
         )
         self._reader_lock = threading.Lock()
+        self._ocr_cache: OrderedDict[bytes, asyncio.Future[OcrResult]] = OrderedDict()
         self._refs: ReferenceLibrary | None = None
         self._seen: SeenImages | None = None
         self._ocr: OcrReader | None = None
@@ -197,13 +201,27 @@ class ImagePipeline:
             if not self._wants_ocr(item, signals):
                 break
             read += 1
+            # Shops post the same certificate picture in many listings: read each file once.
+            # Keyed by the bytes' SHA-256, not the pHash: two certificates with different
+            # numbers share a pHash.
+            digest = hashlib.sha256(body).digest()
+            pending = self._ocr_cache.get(digest)  # done, or still being read for a twin
+            if pending is None:
+                pending = loop.run_in_executor(self._reader_pool, self._read, body)
+                self._ocr_cache[digest] = pending
+                if len(self._ocr_cache) > _OCR_CACHE_SIZE:
+                    self._ocr_cache.popitem(last=False)
+                self.stats.inc_value("marketguard/images/ocr")
+            else:
+                self._ocr_cache.move_to_end(digest)
+                self.stats.inc_value("marketguard/images/ocr_cached")
             try:
-                ocr = await loop.run_in_executor(self._reader_pool, self._read, body)
+                ocr = await pending
             except Exception as exc:  # the picture hashed, so this is OCR's own failure
+                self._ocr_cache.pop(digest, None)
                 logger.warning("OCR failed for %s: %s", signal.url, exc)
                 findings.errors.append(self._error(signal.url, f"OCR: {exc}"))
                 continue
-            self.stats.inc_value("marketguard/images/ocr")
             signals[index] = replace(signal, ocr_text=ocr.text, ccc_mark=ocr.ccc_mark)
         findings.signals = tuple(signals)
         return item
