@@ -95,6 +95,7 @@ CASES: list[tuple[str, Listing, MatchContext | None, bool]] = [
     ("BRAND_LOOKALIKE", make("HUAWEl 充电器 3C"), None, True),  # lower-case L
     ("BRAND_LOOKALIKE", make("Аpple 充电器 3C"), None, True),  # Cyrillic А
     ("BRAND_LOOKALIKE", make("Phillips 电吹风 3C"), None, True),
+    ("BRAND_LOOKALIKE", make("Baesus 充电器 3C"), None, True),  # neighbours swapped
     ("BRAND_LOOKALIKE", make("华为 充电器 3C"), None, False),
     ("BRAND_LOOKALIKE", make("華為 充電器 3C"), None, False),  # traditional spelling
     ("BRAND_LOOKALIKE", make("华硕 充电器 3C"), None, False),

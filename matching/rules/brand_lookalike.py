@@ -6,7 +6,8 @@ traditional spellings is genuine and never flags. It flags when it
 - sounds the same (same toneless pinyin, other characters: 小咪 for 小米), or
 - differs in one character that rules.yaml lists as look-alike (华/化),
 - or, for Latin names, normalises to the brand (HUAWEl with a lower-case L; Cyrillic а) or is
-  one edit away from a brand of at least ``min_latin_length`` letters (Phillips).
+  one edit away from a brand of at least ``min_latin_length`` letters (Phillips); swapping two
+  neighbouring letters counts as one edit (Baesus), the commonest typosquat.
 ``exceptions`` lists ordinary words that happen to sound like a brand (隔离 ~ 格力).
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from marketguard.models import Flag
 from matching.rules.base import ListingView, RuleText, Shared
@@ -201,7 +202,7 @@ class BrandLookalikeRule:
         ):
             for name, brand in self._latin_by_length.get(length, ()):
                 if (
-                    Levenshtein.distance(name, key, score_cutoff=self.latin_max_distance)
+                    OSA.distance(name, key, score_cutoff=self.latin_max_distance)
                     <= self.latin_max_distance
                 ):
                     return _Hit(part, brand, "latin")
