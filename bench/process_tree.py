@@ -81,7 +81,7 @@ def _comm(pid: int) -> str:
 def tree_memory(root: int) -> TreeMemory:
     tree = descendants(root)
     browsers = [pid for pid in tree if is_browser(pid)]
-    drivers = [pid for pid in tree if _comm(pid) == "node"]
+    drivers = [pid for pid in tree if _comm(pid).startswith("node")]
     rss = sum(_field_kb(PROC / str(pid) / "status", "VmRSS:") for pid in browsers)
     pss = sum(_field_kb(PROC / str(pid) / "smaps_rollup", "Pss:") for pid in browsers)
     own = _field_kb(PROC / str(root) / "status", "VmRSS:")
