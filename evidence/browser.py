@@ -55,6 +55,7 @@ class Tab:
     reusable: bool
     uses: int = 0
     origins: set[str] = field(default_factory=set)
+    discarded: bool = False
 
     def touched(self, urls: list[str]) -> None:
         for url in urls:
@@ -80,6 +81,11 @@ class BrowserSession:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._idle_tabs: list[Tab] = []
+        # Wiping a tab (about:blank, clearing) takes a navigation and a few round trips; it
+        # runs after the capture has given back its slot, while the next capture starts in a
+        # spare tab. Reusable tabs alive (in use, being wiped or parked):
+        self._wiping: set[asyncio.Task[None]] = set()
+        self._live_tabs = 0
         # Two captures starting together on a cold session must not launch two browsers.
         self._lock = asyncio.Lock()
 
@@ -121,23 +127,31 @@ class BrowserSession:
             browser = await self.browser()
             return await browser.new_context(**options)
 
-    async def acquire_tab(self, isolation: str = "tab") -> Tab:
-        """A clean tab: a parked reusable one, or a new context and page."""
+    async def acquire_tab(self, isolation: str = "tab", max_tabs: int | None = None) -> Tab:
+        """A clean tab: a parked reusable one, else (while fewer than ``max_tabs`` reusable
+        tabs are alive) a new context and page, else the next one whose wipe finishes."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
-        while isolation == "tab" and self._idle_tabs:
-            tab = self._idle_tabs.pop()
-            if tab.browser.is_connected() and not tab.page.is_closed():
-                # A browser killed a moment ago may not be noticed as disconnected yet; one
-                # round trip proves the tab is alive.
-                try:
-                    await asyncio.wait_for(
-                        tab.session.send("Runtime.evaluate", {"expression": "1"}), 2
-                    )
-                    return tab
-                except (PlaywrightError, TimeoutError):
-                    pass
-            await self._discard(tab)
+        while True:
+            while isolation == "tab" and self._idle_tabs:
+                tab = self._idle_tabs.pop()
+                if tab.browser.is_connected() and not tab.page.is_closed():
+                    # A browser killed a moment ago may not be noticed as disconnected yet;
+                    # one round trip proves the tab is alive.
+                    try:
+                        await asyncio.wait_for(
+                            tab.session.send("Runtime.evaluate", {"expression": "1"}), 2
+                        )
+                        return tab
+                    except (PlaywrightError, TimeoutError):
+                        pass
+                await self._discard(tab)
+            full = max_tabs is not None and self._live_tabs >= max_tabs
+            if isolation == "tab" and full and self._wiping:
+                # A new context costs a renderer process; a wipe finishing costs a moment.
+                await asyncio.wait(set(self._wiping), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            break
         context = await self.new_context()
         try:
             page = await context.new_page()
@@ -149,7 +163,15 @@ class BrowserSession:
                 await context.close()
             raise
         browser = context.browser or await self.browser()
+        if isolation == "tab":
+            self._live_tabs += 1
         return Tab(browser, context, page, session, isolation == "tab")
+
+    def release_tab_later(self, tab: Tab) -> None:
+        """Wipe and park a healthy tab in the background (``close`` waits for it)."""
+        task = asyncio.get_running_loop().create_task(self.release_tab(tab, healthy=True))
+        self._wiping.add(task)
+        task.add_done_callback(self._wiping.discard)
 
     async def release_tab(self, tab: Tab, *, healthy: bool) -> None:
         """Wipe a tab and park it for the next capture, or close it."""
@@ -175,12 +197,16 @@ class BrowserSession:
             return
         self._idle_tabs.append(tab)
 
-    @staticmethod
-    async def _discard(tab: Tab) -> None:
+    async def _discard(self, tab: Tab) -> None:
+        if tab.reusable and not tab.discarded:
+            self._live_tabs -= 1
+        tab.discarded = True
         with contextlib.suppress(PlaywrightError):
             await tab.context.close()
 
     async def close(self) -> None:
+        if self._wiping:
+            await asyncio.gather(*self._wiping, return_exceptions=True)
         tabs, self._idle_tabs = self._idle_tabs, []
         for tab in tabs:
             await self._discard(tab)

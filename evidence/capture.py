@@ -128,7 +128,8 @@ class Capturer:
         async with self._slots:
             run = _CaptureRun(self, url, platform, listing_id, case_id)
             try:
-                tab = await self._session.acquire_tab(self.isolation)
+                # One spare tab: a capture starts while the previous one's tab is wiped.
+                tab = await self._session.acquire_tab(self.isolation, self.concurrency + 1)
             except BrowserUnavailable as exc:
                 raise CaptureError(url, str(exc)) from exc
             except PlaywrightError as exc:
@@ -152,8 +153,11 @@ class Capturer:
                 # A dead browser is noticed by the session and relaunched on the next capture.
                 raise CaptureError(url, first_line(exc)) from exc
             finally:
-                # A tab whose capture failed is closed, never reused.
-                await self._session.release_tab(tab, healthy=healthy)
+                if healthy and tab.reusable:
+                    self._session.release_tab_later(tab)
+                else:
+                    # A tab whose capture failed is closed, never reused.
+                    await self._session.release_tab(tab, healthy=False)
 
 
 class _CaptureRun:
