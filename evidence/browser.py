@@ -4,7 +4,8 @@ Launching Chromium costs about a second. A fresh browser context per capture cos
 than its few milliseconds of setup suggests: the first page in it starts a new renderer
 process, about 0.2 CPU-seconds and 0.5 s of wall time on the 2-core reference machine, more
 than everything else a capture does. So captures run in reusable *tabs* (one context and one
-page each, at most one tab per capture slot), wiped between captures:
+page each, one per capture slot plus one spare), wiped between captures in the background
+(the next capture starts in the spare tab meanwhile):
 
 - cookies and permissions of the context cleared; every origin the previous capture touched
   has its storage cleared (local/session storage, IndexedDB, cache storage, service workers);
