@@ -15,6 +15,7 @@ Exit status: 0 fine, 1 problems found (verify, verify-export) or the command fai
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="investigator's name; give it twice (default MARKETGUARD_INVESTIGATORS)",
     )
     capture.add_argument("--platform", default="web")
-    capture.add_argument("--listing-id", default=None, help="default: the capture id")
+    capture.add_argument("--listing-id", default=None, help="default: from the URL's hash")
     capture.add_argument("--image", action="append", default=[], help="listing image URL")
     capture.add_argument("--json", action="store_true", help="print the Evidence as JSON")
     capture.set_defaults(func=_capture)
@@ -107,15 +108,14 @@ def _capture(args: argparse.Namespace) -> int:
             archive.put_blob,
             url=args.url,
             platform=args.platform,
-            listing_id=args.listing_id or "",
+            # A page captured by hand is kept as a listing of its own (the workspace shows it),
+            # named after its URL so that two captures of one page share a listing.
+            listing_id=args.listing_id or hashlib.sha256(args.url.encode()).hexdigest()[:16],
             image_urls=args.image,
             investigators=investigators,
             case_id=case_id,
             ledger=ledger_for(archive, settings),
         )
-        # A page captured by hand is kept as a listing of its own, so the workspace shows it.
-        if not evidence.listing_id:
-            evidence.listing_id = evidence.capture_id
         listing = Listing(
             platform=evidence.platform,
             listing_id=evidence.listing_id,
