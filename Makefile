@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # libgl1 and libglib2.0-0: OpenCV, which rapidocr-onnxruntime (image OCR) needs, loads them.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0
+# wrk: the load tool of the queue and feed latency benchmarks (bench/queue_latency.py).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0 wrk
 
 .PHONY: demo test eval bench lint system-deps install install-test clean help
 
