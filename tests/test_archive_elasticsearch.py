@@ -447,3 +447,114 @@ def test_captures_chain_on_while_the_cluster_is_down(tmp_path: Path) -> None:
         server.close()
         if restarted is not None:
             restarted.close()
+
+
+# --- bulk item statuses (a loopback stand-in: osmem-server never answers 429) -----------------
+class _BulkStub:
+    """Answers ``_bulk`` with per-item statuses from a script, 503 to anything else. A small
+    HTTP server on 127.0.0.1 speaking just enough of the bulk API for the production client."""
+
+    def __init__(self, script: list[dict[str, int]]) -> None:
+        import http.server
+
+        self.script = script  # per request: id -> status (201 when not named)
+        self.requests: list[list[str]] = []
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if not self.path.startswith("/_bulk"):
+                    self._answer(503, {"error": "unavailable"})
+                    return
+                lines = [json.loads(x) for x in raw.decode().splitlines() if x.strip()]
+                actions = [line for line in lines if len(line) == 1 and "index" in line]
+                ids = [a["index"]["_id"] for a in actions]
+                statuses = (
+                    stub.script[len(stub.requests)] if len(stub.requests) < len(stub.script) else {}
+                )
+                stub.requests.append(ids)
+                items = []
+                for doc_id in ids:
+                    status = statuses.get(doc_id, 201)
+                    item: dict[str, Any] = {"_index": "mg-errors", "_id": doc_id, "status": status}
+                    if status >= 300:
+                        item["error"] = {"type": "x", "reason": f"status {status}"}
+                    items.append({"index": item})
+                self._answer(
+                    200, {"errors": any(i["index"]["status"] >= 300 for i in items), "items": items}
+                )
+
+            do_PUT = do_POST  # the client sends _bulk as PUT or POST
+
+            def do_GET(self) -> None:
+                self._answer(503, {"error": "unavailable"})
+
+            do_HEAD = do_DELETE = do_GET
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _stub_archive(stub: _BulkStub, tmp_path: Path) -> ElasticsearchArchive:
+    from elasticsearch import Elasticsearch
+
+    archive = ElasticsearchArchive(
+        Elasticsearch(stub.url, max_retries=0),
+        spool_dir=tmp_path / "spool",
+        prefix="mg",
+        owns_client=True,
+    )
+    archive._schema_ready = True  # the stub has no index API; only _bulk is under test
+    return archive
+
+
+def _docs(n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for i in range(n):
+        yield f"e{i}", {"url": f"https://x.example/{i}", "kind": "timeout", "message": "30s"}
+
+
+def test_bulk_items_refused_with_429_are_resent_alone_until_taken(tmp_path: Path) -> None:
+    stub = _BulkStub([{"e1": 429, "e3": 429}, {"e3": 429}])
+    archive = _stub_archive(stub, tmp_path)
+    try:
+        assert archive.put_documents("errors", _docs(5), create=False) == 5
+        assert stub.requests == [["e0", "e1", "e2", "e3", "e4"], ["e1", "e3"], ["e3"]]
+    finally:
+        archive.close()
+        stub.close()
+
+
+def test_a_bulk_item_the_cluster_cannot_take_now_is_unavailable_and_a_bad_one_raises(
+    tmp_path: Path,
+) -> None:
+    from evidence.archive.elasticsearch import ApiErrorInBulk
+
+    stub = _BulkStub([{"e2": 503}, {"e0": 400}])
+    archive = _stub_archive(stub, tmp_path)
+    try:
+        with pytest.raises(ArchiveUnavailableError):
+            archive.put_documents("errors", _docs(3), create=False)
+        with pytest.raises(ApiErrorInBulk, match="e0: status 400"):
+            archive.put_documents("errors", _docs(1), create=False)
+    finally:
+        archive.close()
+        stub.close()
