@@ -78,13 +78,17 @@ def extract_listing(
 
 
 def listing_from_text(
-    text: str, url: str, *, platform: str = "", keyword: str = ""
+    text: str, url: str, *, platform: str = "", keyword: str = "", html_fallback: bool = True
 ) -> PageExtraction:
+    """``html_fallback=False``: structured data only (a site adapter's own fields stand in for
+    the guesswork, and skipping it saves a second parse of the page)."""
     product = extract_product(text, url)
     result = PageExtraction(None, list(product.sources), list(product.problems))
+    if not html_fallback and not product.found:
+        return result
     title, price = product.title, product.price
     selector: Selector | None = None
-    if not title or not price.ok:
+    if html_fallback and (not title or not price.ok):
         selector = Selector(text=text or "<html></html>", type="html", base_url=url)
         if not title:
             title = _fallback_title(selector)

@@ -16,11 +16,9 @@ schema.org RDFa markup and no complete product from JSON-LD or microdata.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-import extruct
-from extruct.jsonld import JsonLdExtractor
-from extruct.utils import parse_html, parse_xmldom_html
 from lxml import etree
 
 from crawlers.extraction.prices import PriceReading, parse_price
@@ -36,7 +34,6 @@ _MARKERS = {
     "opengraph": ("og:", "product:"),
 }
 _ORDER = ("json-ld", "microdata", "rdfa", "opengraph")
-_JSON_LD = JsonLdExtractor()
 _JSON_LD_SCRIPTS = etree.XPath('descendant-or-self::script[@type="application/ld+json"]')
 
 
@@ -71,7 +68,11 @@ def extract_product(html: str, url: str) -> ProductData:
     if not wanted:
         return result
     try:
-        tree = parse_xmldom_html(html, "UTF-8") if "rdfa" in wanted else parse_html(html, "UTF-8")
+        extruct = _extruct()
+        if "rdfa" in wanted:
+            tree = extruct.utils.parse_xmldom_html(html, "UTF-8")
+        else:
+            tree = extruct.utils.parse_html(html, "UTF-8")
     except Exception as exc:  # lxml refuses some binary garbage outright
         result.problems.append(f"markup: {type(exc).__name__}: {exc}")
         return result
@@ -105,13 +106,24 @@ def _complete(result: ProductData) -> bool:
     )
 
 
+@cache
+def _extruct() -> Any:
+    """extruct, imported on first use: its import (mf2py, html5lib, rdflib) costs ~2 s of CPU,
+    and Scrapy imports every spider module, this one's users included, at each crawl's start."""
+    import extruct
+    import extruct.jsonld
+    import extruct.utils
+
+    return extruct
+
+
 def _json_ld_items(tree: Any, problems: list[str]) -> list[Any]:
     """Every JSON-LD block's items; a block that is not JSON is reported and skipped alone
     (extruct would drop all of the page's blocks with it)."""
     items: list[Any] = []
     for number, node in enumerate(_JSON_LD_SCRIPTS(tree), 1):
         try:
-            items.extend(_JSON_LD._extract_items(node))
+            items.extend(_extruct().jsonld.JsonLdExtractor()._extract_items(node))
         except Exception as exc:
             problems.append(f"json-ld block {number}: {type(exc).__name__}: {exc}")
     return items

@@ -309,7 +309,13 @@ class SiteSpider(scrapy.Spider):
             scope, text = self._scope(response, page_spec)
             base = None
             if detail is None or detail.structured_data:
-                base = listing_from_text(text, response.url, platform=self.adapter.site).listing
+                # Without fields of its own (generic --url) the HTML guesses are all there is.
+                base = listing_from_text(
+                    text,
+                    response.url,
+                    platform=self.adapter.site,
+                    html_fallback=not (page_spec.fields or page_spec.attributes),
+                ).listing
             own = read_page(page_spec, scope)
         except Exception as exc:  # a parser bug or broken page costs one page, not the pass
             yield PageError(response.url, "parse", f"{type(exc).__name__}: {exc}")
