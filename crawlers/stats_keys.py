@@ -33,6 +33,8 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "gone": int(stats.get(PREFIX + "gone", 0)),
         "resume_skipped": int(stats.get(PREFIX + "resume_skipped", 0)),
         "browser": _browser(stats),
+        # Whether robots.txt was obeyed (a site may opt out; the choice stays with the pass).
+        "robotstxt_obey": stats.get(PREFIX + "robotstxt_obey"),
         "elapsed_seconds": _elapsed(stats),
     }
 

@@ -58,6 +58,7 @@ class FaultyShop:
         self.script: dict[str, list[str]] = {}
         self.always: dict[str, str] = {}
         self._items_answered = 0
+        self.robots_txt: bytes | None = None  # served instead of the demo's "Allow: /"
         self._hold_after: int | None = None
         self._released = threading.Event()
         self.log: list[tuple[float, str, int]] = []
@@ -102,7 +103,9 @@ class FaultyShop:
                 held = self._items_answered > self._hold_after
             if held:
                 self._released.wait(timeout=60)
-        if action is None:
+        if action is None and path == "/robots.txt" and self.robots_txt is not None:
+            status, content_type, body = 200, "text/plain", self.robots_txt
+        elif action is None:
             status, content_type, body = self.app.handle(path, self.url)
         else:
             code, _, after = action.partition(":")
@@ -162,6 +165,7 @@ def run_pass_child(
     overrides: dict[str, Any] | None = None,
     keywords: list[str] = KEYWORDS,
     max_pages: int | None = None,
+    spider_args: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One monitoring pass (no browser capture) in a child process; its summary."""
     code = (
@@ -172,6 +176,7 @@ def run_pass_child(
         "s = Settings.from_env(); s.home = __import__('pathlib').Path(a['home'])\n"
         "args = {'base_url': a['url'], 'keywords': a['kw']}\n"
         "args.update({'max_pages': a['max_pages']} if a['max_pages'] else {})\n"
+        "args.update(a['spider_args'])\n"
         "r = run_pass('demo_shop', args, s,"
         " capture=False, progress_interval=0, log_level='ERROR', overrides=a['overrides'],"
         " job=a['job'])\n"
@@ -184,6 +189,7 @@ def run_pass_child(
         "overrides": {"RETRY_BACKOFF_BASE": 0.3, "DOWNLOAD_TIMEOUT": 2, **(overrides or {})},
         "job": job,
         "max_pages": max_pages,
+        "spider_args": spider_args or {},
     }
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(args)],
@@ -293,6 +299,23 @@ def test_a_sites_own_delay_is_a_floor_autothrottle_keeps(shop: FaultyShop, tmp_p
     gaps = sorted(b - a for a, b in pairwise(times))
     # Scrapy spreads each delay over 0.5x..1.5x; the median stays near the delay itself.
     assert gaps[len(gaps) // 2] >= 0.2
+
+
+def test_robots_txt_is_obeyed_unless_the_spider_opts_out(shop: FaultyShop, tmp_path: Path) -> None:
+    paths = item_path(shop, ["复合肥"])
+    shop.robots_txt = f"User-agent: *\nDisallow: {paths[0]}\n".encode()
+    obeying = run_pass_child(shop.url, tmp_path / "a", keywords=["复合肥"])
+    assert obeying["robotstxt_obey"] is True
+    assert obeying["errors_by_kind"] == {"blocked": 1}
+    assert obeying["listings"] == len(paths) - 1
+    assert not shop.attempts(paths[0])  # never fetched, not even once
+
+    opted_out = run_pass_child(
+        shop.url, tmp_path / "b", keywords=["复合肥"], spider_args={"robotstxt_obey": "false"}
+    )
+    assert opted_out["robotstxt_obey"] is False  # the decision is kept with the pass
+    assert opted_out["errors"] == 0 and opted_out["listings"] == len(paths)
+    assert [status for _, status in shop.attempts(paths[0])] == [200]
 
 
 # --- incremental passes and gone listings -------------------------------------------------------

@@ -23,8 +23,12 @@ from scrapy.http import Request, Response
 
 
 def spider_obeys_robots(spider: Spider | None) -> bool:
-    """The spider's own choice; spiders that say nothing obey."""
-    return getattr(spider, "robotstxt_obey", True) is not False
+    """The spider's own choice; spiders that say nothing obey. A spider argument
+    (``-a robotstxt_obey=false``) arrives as text and counts too."""
+    choice = getattr(spider, "robotstxt_obey", True)
+    if isinstance(choice, str):
+        return choice.strip().lower() not in ("false", "0", "no", "off")
+    return choice is not False
 
 
 class SitePolicyMiddleware:
