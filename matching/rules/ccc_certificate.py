@@ -45,6 +45,9 @@ class CertNumber(NamedTuple):
 class CccFacts(NamedTuple):
     mentioned: bool  # CCC/3C claimed somewhere, not negated
     numbers: list[CertNumber]  # every certificate number claimed, valid or not
+    # Every CCC mention word in ctx.text_fields, negated or not: (field index, start, end, word
+    # as listed, lower-case). Other CCC rules read around these instead of scanning again.
+    mentions: tuple[tuple[int, int, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +172,15 @@ class CccScanner:
             mentioned = self.mentions("\0".join(a[3] for a in ctx.attributes))
         if not mentioned and any(image.ccc_mark for image in ctx.context.images):
             mentioned = True  # the CCC mark printed on the product photo
-        for field, text, text_f in ctx.text_fields:
+        mentions: list[tuple[int, int, int, str]] = []
+        for index, (field, text, text_f) in enumerate(ctx.text_fields):
             pos = 0  # end of the last number claim: keywords inside it are not claims again
             for hit in self._words.finditer(text_f):
                 role = hit.value
                 if role is None:
                     continue
+                if role.mention:
+                    mentions.append((index, hit.start, hit.end, hit.key))
                 if (role.number or (ccc and role.ccc_number)) and hit.start >= pos:
                     m = self._number_after_word.match(text_f, hit.end)
                     if m is not None:
@@ -184,7 +190,7 @@ class CccScanner:
                             numbers.append(CertNumber(text[m.start(1) : m.end(1)], token, field))
                 if role.mention and not mentioned:
                     mentioned = not self._negated(text_f, hit.start, hit.end)
-        facts = CccFacts(mentioned=mentioned, numbers=numbers)
+        facts = CccFacts(mentioned=mentioned, numbers=numbers, mentions=tuple(mentions))
         ctx.ccc_facts = facts
         return facts
 

@@ -54,8 +54,11 @@ class CccFalseClaimRule:
         if category is None:
             return None
         if category.ccc_required_on(ctx.crawl_date):
-            for field, text, text_f in ctx.text_fields:
-                span = self._exemption(text_f)
+            fields = ctx.text_fields
+            # The CCC scanner already found every CCC word in the texts: look around those.
+            for index, start, end, _ in self.scanner.facts(ctx).mentions:
+                field, text, text_f = fields[index]
+                span = self._around(text_f, start, end)
                 if span is not None:
                     return self._flag(
                         "exempt",
@@ -96,13 +99,18 @@ class CccFalseClaimRule:
     def _exemption(self, text_f: str) -> tuple[int, int] | None:
         """The span of an exemption claim around a CCC word, or None."""
         for hit in self._mention.finditer(text_f):
-            lo = max(0, hit.start - self._reach)
-            m = self._before.search(text_f, lo, hit.start)
-            if m is not None:
-                return m.start(), hit.end
-            m = self._after.match(text_f, hit.end)
-            if m is not None:
-                return hit.start, m.end()
+            span = self._around(text_f, hit.start, hit.end)
+            if span is not None:
+                return span
+        return None
+
+    def _around(self, text_f: str, start: int, end: int) -> tuple[int, int] | None:
+        m = self._before.search(text_f, max(0, start - self._reach), start)
+        if m is not None:
+            return m.start(), end
+        m = self._after.match(text_f, end)
+        if m is not None:
+            return start, m.end()
         return None
 
     def _flag(self, kind: str, field: str, snippet: str, claim: str, name: str) -> Flag:
