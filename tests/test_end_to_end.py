@@ -240,4 +240,4 @@ def test_workspace_serves_the_pass(demo_pass: dict[str, Any]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise AssertionError("marketguard serve did not stop within 30 s of SIGTERM")
+            raise AssertionError("marketguard serve did not stop within 30 s of SIGTERM") from None
