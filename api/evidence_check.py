@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.accounts import audit
+from api.accounts.audit import AuditEntry
+from api.workspace_db import WorkspaceDb
 from evidence.archive.base import Archive, BlobCorruptedError
 from marketguard.models import Evidence
 
@@ -41,6 +44,33 @@ class CaptureCheck:
             "ledger": self.ledger,
             "ledger_error": self.ledger_error,
         }
+
+
+def record_check(db: WorkspaceDb, actor: str, check: CaptureCheck) -> None:
+    """The result goes to the audit log, so the detail page can show the last check (who,
+    when, passed or not) without re-hashing on every view."""
+    ledger = check.ledger or {}
+    audit.record(
+        db,
+        actor,
+        "evidence.verify",
+        f"capture:{check.capture_id}",
+        after={
+            "ok": check.ok,
+            "files_ok": check.files_ok,
+            "files": len(check.files),
+            "ledger_ok": ledger.get("ok"),
+            "problems": len(ledger.get("problems", [])),
+            "ledger_error": check.ledger_error,
+        },
+    )
+
+
+def last_check(db: WorkspaceDb, capture_id: str) -> AuditEntry | None:
+    found = audit.entries(
+        db, target=f"capture:{capture_id}", action_prefix="evidence.verify", limit=1
+    )
+    return found[0] if found else None
 
 
 def check_capture(archive: Archive, capture: Evidence, *, ledger: bool = True) -> CaptureCheck:

@@ -110,6 +110,8 @@ TEXT_ZH_CN: dict[str, str] = {
     "detail.verify": "校验证据",
     "detail.verify_ok": "校验通过",
     "detail.verify_failed": "校验未通过",
+    "detail.verify_last": "最近一次校验：{who}，{when}（最新取证记录）",
+    "detail.verify_never": "最新取证记录尚未校验。",
     "detail.rechecks": "复查申请",
     "detail.cases": "所属案件",
     "detail.add_to_case": "加入案件",

@@ -17,6 +17,7 @@ from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.cases import cases_of_listing
 from api.decisions import BULK_MAX, decide, latest_decision, rechecks
 from api.dependencies import ArchiveDep, TemplatesDep
+from api.evidence_check import last_check
 from api.queue_params import QueueParamsDep
 from api.schemas import REASON_MAX, ReviewIn
 from api.templating import listing_path
@@ -201,6 +202,9 @@ def _detail(
         if row.listing_id != listing.listing_id
     ][:SELLER_HISTORY]
     context = {
+        "last_verify": last_check(workspace, record.evidence[0].capture_id)
+        if record.evidence
+        else None,
         "seller_history": history,
         "seller_confirmed": sum(1 for row in history if row.decision == "confirmed"),
         "images": listing_images(record),

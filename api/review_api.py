@@ -16,7 +16,7 @@ from api.accounts import audit
 from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.decisions import DecisionError, bulk_decide, decide, rechecks
 from api.dependencies import ArchiveDep
-from api.evidence_check import check_capture
+from api.evidence_check import check_capture, record_check
 from api.i18n import label
 from api.pages import SELLER_HISTORY, _risk_model, listing_images, seller_listings
 from api.queue_params import QueueParamsDep, queue_params
@@ -125,15 +125,19 @@ def _seller_row(row: FlaggedRow) -> SellerListingOut:
     tags=["listings"],
 )
 def verify_listing(
-    platform: str, listing_id: str, user: ReviewerUser, archive: ArchiveDep
+    platform: str,
+    listing_id: str,
+    user: ReviewerUser,
+    archive: ArchiveDep,
+    workspace: WorkspaceDep,
 ) -> list[VerifyOut]:
     """Re-hash every file of the listing's captures (newest five) and, when available, run
     ``evidence verify`` for each capture (the sealed ledger chain)."""
     record = _record(archive, platform, listing_id)
-    return [
-        VerifyOut.model_validate(check_capture(archive, capture).to_dict())
-        for capture in record.evidence[:5]
-    ]
+    checks = [check_capture(archive, capture) for capture in record.evidence[:5]]
+    for check in checks:
+        record_check(workspace, user.name, check)
+    return [VerifyOut.model_validate(check.to_dict()) for check in checks]
 
 
 # --- decisions ----------------------------------------------------------------------------------

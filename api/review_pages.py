@@ -18,7 +18,7 @@ from api.accounts.users import list_users
 from api.charts import bar_chart, column_chart, share_gauge
 from api.decisions import DecisionError, bulk_decide, decide
 from api.dependencies import ArchiveDep, TemplatesDep
-from api.evidence_check import check_capture
+from api.evidence_check import check_capture, record_check
 from api.i18n import label, t
 from api.queue_params import DATE, TEXT_MAX, QueueParamsDep, queue_params
 from api.spreadsheets import content_disposition
@@ -99,12 +99,15 @@ def verify_page(
     listing_id: str,
     user: ReviewerUser,
     archive: ArchiveDep,
+    workspace: WorkspaceDep,
     templates: TemplatesDep,
 ) -> Response:
     record = archive.get_listing(platform, listing_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
     checks = [check_capture(archive, capture) for capture in record.evidence[:5]]
+    for check in checks:
+        record_check(workspace, user.name, check)
     return templates.TemplateResponse(
         request, "verify.html", {"listing": record.listing, "checks": checks}
     )

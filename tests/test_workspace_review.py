@@ -303,8 +303,11 @@ def test_detail_shows_seller_history_images_and_verification(
     images = client.get("/api/listings/shop/21/context").json()["images"]
     assert images[0]["flags"][0]["rule_id"] == "IMAGE_SHARED_ACROSS_SHOPS"
     assert "店铺 s7、s9" in client.get("/listings/shop/21").text
+    assert "最新取证记录尚未校验" in client.get("/listings/shop/1").text
     checks = client.get("/api/listings/shop/1/verify").json()
     assert checks[0]["capture_id"] == "cap-1" and checks[0]["files_ok"] is True
+    # the detail page shows the last check, who ran it and when, without re-hashing
+    assert "最近一次校验：王五" in client.get("/listings/shop/1").text
     # a changed byte in the screenshot shows as a failed check, not a crash
     path = store.archive.blob_path(store.screenshot_sha)
     assert path is not None
@@ -313,6 +316,8 @@ def test_detail_shows_seller_history_images_and_verification(
     assert checks[0]["files_ok"] is False and checks[0]["ok"] is False
     page = client.get("/listings/shop/1/verify").text
     assert "校验未通过" in page and "文件内容与哈希不符" in page
+    status = client.get("/listings/shop/1").text.split('id="verify-status"')[1][:400]
+    assert "校验未通过" in status
 
 
 def test_hostile_text_stays_inert_on_the_new_pages(
