@@ -208,7 +208,8 @@ class Archive(Protocol):
 
     # --- content-addressed blobs --------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
-        """Store bytes under their SHA-256 (hex); idempotent. Returns the hash."""
+        """Store bytes under their SHA-256 (hex); idempotent. Returns the hash. Thread-safe:
+        the capturer calls it from worker threads, possibly twice at once with equal bytes."""
         ...
 
     def read_blob(self, sha256: str) -> bytes:
