@@ -31,6 +31,9 @@ from matching.engine import Matcher
 
 _NOT_DIGIT = re.compile(r"\D")
 _ADDRESS_NOISE = re.compile(r"[\s,，.。、:：;；()（）#\-－—]")
+# A shop's own pictures this close (bits, as posted) are one picture re-posted: the radius the
+# seen-image index searches (IMAGE_SHARED_ACROSS_SHOPS's max_distance, capped at 3).
+_SAME_PICTURE_BITS = 3
 
 
 def price_of(listing: Listing) -> float | None:
@@ -71,6 +74,8 @@ class SellerNetwork:
     def __init__(self) -> None:
         self._owners: dict[tuple[str, str], dict[str, str]] = {}  # (kind, key) -> shop -> shown
         self._facts_of: dict[str, list[tuple[str, str]]] = {}  # shop -> its (kind, key)s
+        # shop -> its pictures that other shops also posted: pHash -> (url, those shops)
+        self._pictures: dict[str, dict[int, tuple[str, set[str]]]] = {}
 
     def add_seller(self, platform: str, seller: Seller | None) -> None:
         if seller is None or not seller.seller_id:
@@ -92,6 +97,25 @@ class SellerNetwork:
             owners[shop] = shown or key
             self._facts_of.setdefault(shop, []).append((kind, key))
 
+    def add_shared_picture(self, shop: str, phash: int, url: str, others: Iterable[str]) -> None:
+        """``shop`` posted a picture that ``others`` posted before (the image side's lookup:
+        within the hash radius, colours agreeing). One ``SellerLink(kind="image")`` per picture,
+        so the rule can count how many pictures two shops share.
+
+        Exact pHash equality is not the test: certificates with different numbers and drawings of
+        one layout in other colours share a pHash, and a re-encoded copy may not. The caller
+        passes only pictures that can tell shops apart (not blank, not greyscale) and that are no
+        brand's genuine photo (honest resellers all post those).
+        """
+        others = {other for other in others if other and other != shop}
+        if not shop or not others:
+            return
+        pictures = self._pictures.setdefault(shop, {})
+        # The shop's own re-posts of one picture (re-encoded, so a bit or two apart) are one
+        # picture, not two shared ones.
+        key = next((k for k in pictures if (k ^ phash).bit_count() <= _SAME_PICTURE_BITS), phash)
+        pictures.setdefault(key, (url, set()))[1].update(others)
+
     def links_of(self, shop: str) -> tuple[SellerLink, ...]:
         """The links of one shop, worked out on demand (a pass asks per listing)."""
         facts = self._facts_of.get(shop, ())
@@ -101,7 +125,17 @@ class SellerNetwork:
             if len(owners) > 1:
                 others = frozenset(owners) - {shop}
                 out.append(SellerLink(kind, owners[shop], others))  # type: ignore[arg-type]
+        out.extend(self._picture_links(shop))
         return tuple(out)
+
+    def _picture_links(self, shop: str) -> list[SellerLink]:
+        return [
+            SellerLink("image", url, frozenset(others))
+            for url, others in self._pictures.get(shop, {}).values()
+        ]
+
+    def shops(self) -> set[str]:
+        return set(self._facts_of) | set(self._pictures)
 
     def links(self) -> dict[str, tuple[SellerLink, ...]]:
         out: dict[str, list[SellerLink]] = {}
@@ -111,6 +145,8 @@ class SellerNetwork:
             for shop, shown in owners.items():
                 others = frozenset(owners) - {shop}
                 out.setdefault(shop, []).append(SellerLink(kind, shown, others))  # type: ignore[arg-type]
+        for shop in self._pictures:
+            out.setdefault(shop, []).extend(self._picture_links(shop))
         return {shop: tuple(links) for shop, links in out.items()}
 
 
@@ -211,10 +247,10 @@ class LiveLinks(Mapping[str, tuple[SellerLink, ...]]):
         return iter(self._network.links())
 
     def __len__(self) -> int:
-        return len(self._network._facts_of)
+        return len(self._network.shops())
 
     def __bool__(self) -> bool:
-        return bool(self._network._facts_of)
+        return bool(self._network._facts_of or self._network._pictures)
 
 
 class PassContext:
@@ -223,7 +259,8 @@ class PassContext:
     Loaded once: the certificate registry (home/registry.db) and the repeat offenders (the
     store's confirmed reviews). Grown per listing: peer prices (a listing is compared with the
     peers seen before it, then joins them) and the seller network (shops sharing a phone,
-    address or licence number with shops seen so far in the pass).
+    address or licence number with shops seen so far in the pass, or pictures the image side
+    found in other shops' listings).
     """
 
     def __init__(
@@ -269,11 +306,19 @@ class PassContext:
         if seller is not None and seller.seller_id:
             shop = seller_key(listing.platform, seller.seller_id)
             for image in images:
-                # The same picture, bit for bit in its perceptual hash, in two shops' listings;
-                # near copies are IMAGE_SHARED_ACROSS_SHOPS's business. A brand's official photo
-                # links nobody: authorised dealers all use it (IMAGE_OFFICIAL_REUSED's case).
-                if image.phash is not None and not image.reference_matches:
-                    self.network.add("image", f"{image.phash:016x}", shop, image.url)
+                # Only the image side's colour-checked matches of pictures that can tell shops
+                # apart. A brand's genuine photo links nobody: honest resellers all post it
+                # (IMAGE_OFFICIAL_REUSED's case). How many pictures make a link is the rule's
+                # min_shared_images.
+                if (
+                    image.phash is not None
+                    and image.linkable
+                    and not image.reference_matches
+                    and image.shared_with_sellers
+                ):
+                    self.network.add_shared_picture(
+                        shop, image.phash, image.url, image.shared_with_sellers
+                    )
         context = MatchContext(
             registry=self.registry,
             peer_prices=self.peers.prices,

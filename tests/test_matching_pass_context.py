@@ -111,18 +111,85 @@ def test_match_pipeline_gives_the_store_a_risk_score(tmp_path: Path) -> None:
     assert stats.get("marketguard/input_warnings/negative price") == 1
 
 
-def test_shops_showing_the_same_picture_are_linked() -> None:
+def _far(k: int) -> int:
+    """Hashes far apart (not one picture re-posted a bit or two away)."""
+    return (0x9E37_79B9_7F4A_7C15 * (k + 1)) & (2**64 - 1)
+
+
+def _network(matcher: Matcher, context: PassContext, n: int, shop: str, *signals: object) -> set:
+    item = listing(n, seller=Seller(shop))
+    flags = matcher.match(item, context.context_for(item, signals)).flags  # type: ignore[arg-type]
+    return {f.rule_id for f in flags} & {"SELLER_NETWORK"}
+
+
+def test_shops_sharing_two_pictures_are_a_network() -> None:
     from matching.context import ImageSignal
 
     matcher = Matcher.load()
     context = PassContext(matcher)
-    first = listing(1, seller=Seller("a"))
-    context.context_for(first, [ImageSignal("http://i/a.jpg", phash=0x0F0F_1234_5678_9ABC)])
-    second = listing(2, seller=Seller("b"))
-    ctx = context.context_for(second, [ImageSignal("http://i/b.jpg", phash=0x0F0F_1234_5678_9ABC)])
-    flags = matcher.match(second, ctx).flags
+    # The image side's colour-checked lookup says shop a posted both pictures before.
+    a1, a2 = 0x0F0F_1234_5678_9ABC, 0x7777_0000_FFFF_1234
+    assert not _network(matcher, context, 1, "a", ImageSignal("http://i/1.jpg", phash=a1))
+    first = ImageSignal(
+        "http://i/b1.jpg", phash=a1 ^ 0b11, shared_with_sellers=frozenset({"demo:a"})
+    )
+    # one common picture is what unrelated shops get from one supplier's catalogue
+    assert not _network(matcher, context, 2, "b", first)
+    second = ImageSignal("http://i/b2.jpg", phash=a2, shared_with_sellers=frozenset({"demo:a"}))
+    item = listing(3, seller=Seller("b"))
+    flags = matcher.match(item, context.context_for(item, [second])).flags
     network = next(f for f in flags if f.rule_id == "SELLER_NETWORK")
     assert "商品图片" in network.reason and "demo:a" in network.reason
+    # a shop re-posting one picture (re-encoded, a bit apart) still shares one picture
+    for n, phash in ((4, a1), (5, a1 ^ 0b100)):
+        signal = ImageSignal(
+            f"http://i/d{n}.jpg", phash=phash, shared_with_sellers=frozenset({"demo:a"})
+        )
+        assert not _network(matcher, context, n, "d", signal)
+
+
+def test_same_hash_alone_links_nobody() -> None:
+    """Equal pHashes without the image side's colour-checked match (certificates with other
+    numbers, one drawing in other colours) are no link: only shared_with_sellers counts."""
+    from matching.context import ImageSignal
+
+    matcher = Matcher.load()
+    context = PassContext(matcher)
+    for n, shop in ((1, "a"), (2, "b"), (3, "a"), (4, "b")):
+        signals = [ImageSignal(f"http://i/{n}-{k}.jpg", phash=_far(k)) for k in range(3)]
+        assert not _network(matcher, context, n, shop, *signals)
+
+
+def test_certificate_scans_link_nobody() -> None:
+    from matching.context import ImageSignal
+
+    matcher = Matcher.load()
+    context = PassContext(matcher)
+    context.context_for(listing(1, seller=Seller("a")))
+    scans = [
+        ImageSignal(
+            f"http://i/cert-{k}.png",
+            phash=_far(k),
+            shared_with_sellers=frozenset({"demo:a"}),
+            linkable=False,
+        )
+        for k in range(3)
+    ]
+    assert not _network(matcher, context, 2, "b", *scans)
+
+
+def test_min_shared_images_comes_from_the_rules_file(tmp_path: Path) -> None:
+    from matching.context import ImageSignal
+    from matching.rule_book import DEFAULT_RULES_PATH
+
+    text = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+    assert "    min_shared_images: 2\n" in text
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(text.replace("    min_shared_images: 2\n", "    min_shared_images: 1\n"))
+    matcher = Matcher.load(rules_path=rules)
+    context = PassContext(matcher)
+    one = ImageSignal("http://i/x.jpg", phash=5, shared_with_sellers=frozenset({"demo:a"}))
+    assert _network(matcher, context, 1, "b", one) == {"SELLER_NETWORK"}
 
 
 def test_official_photos_link_nobody() -> None:
@@ -131,8 +198,16 @@ def test_official_photos_link_nobody() -> None:
     matcher = Matcher.load()
     context = PassContext(matcher)
     official = (ReferenceMatch("星川", "ref-1", 0),)
-    for n, shop in ((1, "a"), (2, "b")):
-        item = listing(n, seller=Seller(shop))
-        signal = ImageSignal("http://i/x.jpg", phash=42, reference_matches=official)
-        flags = matcher.match(item, context.context_for(item, [signal])).flags
-    assert "SELLER_NETWORK" not in {f.rule_id for f in flags}
+    # Honest resellers of one brand: every picture they share is the brand's genuine photo.
+    for n, shop in ((1, "a"), (2, "b"), (3, "c")):
+        others = frozenset({"demo:a", "demo:b", "demo:c"} - {f"demo:{shop}"})
+        signals = [
+            ImageSignal(
+                f"http://i/{k}.jpg",
+                phash=_far(k),
+                reference_matches=official,
+                shared_with_sellers=others,
+            )
+            for k in range(3)
+        ]
+        assert not _network(matcher, context, n, shop, *signals)

@@ -6,8 +6,10 @@ rule from here so that the loader's one-module-per-rule contract holds.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from marketguard.models import Flag
-from matching.context import seller_key
+from matching.context import SellerLink, seller_key
 from matching.rules.base import ListingView, RuleText
 from matching.text import WordFinder
 
@@ -85,17 +87,28 @@ class SellerRepeatOffenderRule:
 
 
 class SellerNetworkRule:
-    """Fires when the shop shares a phone, address, licence number or image with at least
-    ``min_other_shops`` other shops (links come in the MatchContext)."""
+    """Fires when the shop shares a phone, address, licence number or pictures with at least
+    ``min_other_shops`` other shops (links come in the MatchContext).
+
+    A phone, address or licence number in common is one link. Pictures count only when a shop
+    shares ``min_shared_images`` different ones with the other shop: one common picture is
+    what a supplier's catalogue photo or a lifted product shot gives unrelated shops; several
+    point to one operator behind several storefronts.
+    """
 
     rule_id = "SELLER_NETWORK"
 
     def __init__(
-        self, text: RuleText, kinds: dict[str, tuple[str, str]], min_other_shops: int
+        self,
+        text: RuleText,
+        kinds: dict[str, tuple[str, str]],
+        min_other_shops: int,
+        min_shared_images: int = 2,
     ) -> None:
         self.text = text
         self.kinds = kinds
         self.min_other_shops = min_other_shops
+        self.min_shared_images = min_shared_images
 
     def check(self, ctx: ListingView) -> Flag | None:
         seller = ctx.listing.seller
@@ -103,7 +116,16 @@ class SellerNetworkRule:
         if seller is None or not links or not seller.seller_id:
             return None
         mine = links.get(seller_key(ctx.listing.platform, seller.seller_id), ())
-        shared = [link for link in mine if link.kind in self.kinds]
+        shared = [link for link in mine if link.kind in self.kinds and link.kind != "image"]
+        pictures = [link for link in mine if link.kind == "image" and "image" in self.kinds]
+        if pictures:
+            per_shop = Counter(other for link in pictures for other in link.other_sellers)
+            linked = {other for other, n in per_shop.items() if n >= self.min_shared_images}
+            shared += [
+                SellerLink("image", link.value, link.other_sellers & linked)
+                for link in pictures
+                if link.other_sellers & linked
+            ]
         others = frozenset().union(*(link.other_sellers for link in shared)) if shared else ()
         if len(others) < self.min_other_shops:
             return None
