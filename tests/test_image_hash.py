@@ -253,3 +253,15 @@ def test_damaged_files_raise_only_image_decode_errors() -> None:
             kind = exc.kind
         outcomes[kind] = outcomes.get(kind, 0) + 1
     assert outcomes["hashed"] > 50 and outcomes["truncated"] > 50 and outcomes["corrupt"] > 50
+
+
+def test_a_reference_photo_posted_as_is_matches_itself() -> None:
+    """The library's "as posted" entry is decoded the way a listing's picture is (JPEG at
+    reduced size): a full-size decode moved this demo brand photo's colours 5 units, beyond
+    the tolerance of 4, and an honest reseller's copy of the very file matched nothing."""
+    from demo.images import _jpeg, genuine_photo
+
+    data = _jpeg(genuine_photo("child_car_seat", 2))
+    posted, stored = hash_image(data), hash_reference(data, zooms=(0.04,))[0]
+    assert (posted.phash, posted.colour) == (stored.phash, stored.colour)
+    assert match_distance(posted, stored.phash, stored.colour, radius=0, colour_tolerance=4) == 0
