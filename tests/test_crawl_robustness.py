@@ -48,8 +48,10 @@ class FaultyShop:
 
     ``script[path]`` is a list of actions consumed one per request ("500", "503", "429:<s>" with
     Retry-After, "hang:<s>" never to answer, "404", "ok"); ``always[path]`` repeats one forever.
-    ``hold_items_after(n)`` answers the first n listing pages and holds every later one until
-    ``release()``: a crawl killed while held is certainly mid-pass.
+    ``hold_items_after(n, count)`` answers the first n listing pages, holds the next ``count``
+    until ``release()`` and answers the rest: a crawl killed while pages are held is certainly
+    mid-pass. (Holding every later page would fill the host's 16 download slots and stall
+    the shop pages the stored listings wait for.)
     """
 
     def __init__(self, market: Marketplace) -> None:
@@ -58,8 +60,10 @@ class FaultyShop:
         self.script: dict[str, list[str]] = {}
         self.always: dict[str, str] = {}
         self._items_answered = 0
+        self.held = 0  # listing pages held back so far
         self.robots_txt: bytes | None = None  # served instead of the demo's "Allow: /"
         self._hold_after: int | None = None
+        self._hold_count = 0
         self._released = threading.Event()
         self.log: list[tuple[float, str, int]] = []
         self._lock = threading.Lock()
@@ -100,8 +104,10 @@ class FaultyShop:
         if path.startswith("/item/") and self._hold_after is not None:
             with self._lock:
                 self._items_answered += 1
-                held = self._items_answered > self._hold_after
+                held = 0 < self._items_answered - self._hold_after <= self._hold_count
             if held:
+                with self._lock:
+                    self.held += 1
                 self._released.wait(timeout=60)
         if action is None and path == "/robots.txt" and self.robots_txt is not None:
             status, content_type, body = 200, "text/plain", self.robots_txt
@@ -125,8 +131,8 @@ class FaultyShop:
         except OSError:  # the crawler gave up on a hanging answer and closed the connection
             pass
 
-    def hold_items_after(self, answered: int) -> None:
-        self._hold_after, self._items_answered = answered, 0
+    def hold_items_after(self, answered: int, count: int = 8) -> None:
+        self._hold_after, self._hold_count, self._items_answered = answered, count, 0
         self._released.clear()
 
     def release(self) -> None:
@@ -209,6 +215,11 @@ def stored_count(home: Path) -> int:
         return len(stored(home)) if (home / "marketguard.db").exists() else 0
     except sqlite3.OperationalError:  # the schema is not there yet
         return 0
+
+
+def mid_pass(shop: FaultyShop, home: Path) -> bool:
+    """The shop holds back listing pages while others are already committed."""
+    return shop.held >= 8 and stored_count(home) >= 6
 
 
 def item_path(shop: FaultyShop, keywords: list[str] = KEYWORDS) -> list[str]:
@@ -383,7 +394,7 @@ def test_sigkilled_crawl_resumes_and_equals_one_uninterrupted_pass(
     shop: FaultyShop, tmp_path: Path
 ) -> None:
     home = tmp_path / "killed"
-    shop.hold_items_after(16)  # the kill lands while later listing pages are held
+    shop.hold_items_after(10)  # the kill lands while 8 listing pages are held
     cmd = [
         sys.executable, "-m", "marketguard.cli", "crawl", "--base-url", shop.url,
         "--store", str(home), "--no-capture", "--json", "--job", "nightly",
@@ -398,7 +409,7 @@ def test_sigkilled_crawl_resumes_and_equals_one_uninterrupted_pass(
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"crawl ended before the kill: {proc.communicate()[1][-2000:]}")
-            if stored_count(home) >= 6:
+            if mid_pass(shop, home):
                 break
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -430,7 +441,7 @@ def test_sigkilled_crawl_resumes_and_equals_one_uninterrupted_pass(
 
 def test_sigterm_stops_gracefully_and_the_job_resumes(shop: FaultyShop, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    shop.hold_items_after(16)
+    shop.hold_items_after(10)
     cmd = [
         sys.executable, "-m", "marketguard.cli", "crawl", "--base-url", shop.url,
         "--store", str(home), "--no-capture", "--json", "--job", "j1",
@@ -442,7 +453,7 @@ def test_sigterm_stops_gracefully_and_the_job_resumes(shop: FaultyShop, tmp_path
     total = len(shop.market.found_by(KEYWORDS))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if stored_count(home) >= 6:
+        if mid_pass(shop, home):
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
