@@ -21,7 +21,7 @@ from marketguard.settings import Settings
 
 PIPELINES = {
     "crawlers.pipelines.incremental.IncrementalPipeline": 50,
-    "crawlers.pipelines.images.ImagePipeline": 80,  # only with MARKETGUARD_IMAGES on
+    "crawlers.pipelines.images.ImagePipeline": 80,  # off with MARKETGUARD_IMAGES=0
     "crawlers.pipelines.matching.MatchPipeline": 100,
     "crawlers.pipelines.evidence.CapturePipeline": 200,
     "crawlers.pipelines.store.StorePipeline": 300,

@@ -33,10 +33,21 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "gone": int(stats.get(PREFIX + "gone", 0)),
         "resume_skipped": int(stats.get(PREFIX + "resume_skipped", 0)),
         "browser": _browser(stats),
+        "images": _images(stats),
         # Whether robots.txt was obeyed (a site may opt out; the choice stays with the pass).
         "robotstxt_obey": stats.get(PREFIX + "robotstxt_obey"),
         "elapsed_seconds": _elapsed(stats),
     }
+
+
+def _images(stats: dict[str, Any]) -> dict[str, int]:
+    """The image step (crawlers/pipelines/images.py): pictures hashed, pictures that could not be
+    fetched, decoded or read (each also a stored error), pictures read by OCR and OCR results
+    reused for the same file. Empty when the step did not run (MARKETGUARD_IMAGES=0)."""
+    names = {"hashed": "hashed", "errors": "errors", "ocr": "ocr", "ocr_cached": "ocr_cached"}
+    if not any(key.startswith(PREFIX + "images/") for key in stats):
+        return {}
+    return {name: int(stats.get(PREFIX + "images/" + key, 0)) for name, key in names.items()}
 
 
 def _browser(stats: dict[str, Any]) -> dict[str, int]:

@@ -50,6 +50,7 @@ CCC_NUMBER_INVALID = "CCC_NUMBER_INVALID"
 COUNTERFEIT_WORDING = "COUNTERFEIT_WORDING"
 PRICE_TOO_LOW = "PRICE_TOO_LOW"
 SELLER_RISK = "SELLER_RISK"
+IMAGE_OFFICIAL_REUSED = "IMAGE_OFFICIAL_REUSED"
 CCC_RULES = (CCC_MISSING, CCC_NUMBER_INVALID, COUNTERFEIT_WORDING, PRICE_TOO_LOW, SELLER_RISK)
 PLAIN_RULES = (COUNTERFEIT_WORDING, PRICE_TOO_LOW, SELLER_RISK)
 
@@ -133,6 +134,7 @@ class Marketplace:
     _text_cache: dict[str, tuple[tuple[tuple[str, str], ...], str]] = field(
         default_factory=dict, repr=False
     )
+    _authorised_cache: dict[str, frozenset[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {listing.listing_id: listing for listing in self.listings}
@@ -188,12 +190,50 @@ class Marketplace:
             self._text_cache[listing.listing_id] = cached
         return cached
 
+    # --- the brands' genuine photos ------------------------------------------------------------
+    def authorised_resellers(self) -> dict[str, frozenset[str]]:
+        """Per brand name: the shops (``demo:<shop id>``) the brand lets use its genuine photos.
+
+        In the demo, the honest resellers are the shops that post a brand's genuine photo as-is
+        (trait ``genuine_photo``). A brand no shop posts that way has no list: "not known", so
+        IMAGE_OFFICIAL_REUSED flags nobody for it. Brand names are shared across categories,
+        as the reference library keys authorisations by brand.
+        """
+        out: dict[str, set[str]] = {}
+        for listing in self.listings:
+            if "genuine_photo" in listing.traits:
+                out.setdefault(listing.brand, set()).add(f"{PLATFORM}:{listing.shop_id}")
+        return {brand: frozenset(shops) for brand, shops in out.items()}
+
+    def image_rules(self, listing: DemoListing) -> tuple[str, ...]:
+        """The image rules a listing's planted pictures should trigger in ``marketguard demo``
+        (which puts every brand's genuine photo and its resellers into the reference library).
+
+        An edited copy of a brand's genuine photo posted by a shop the brand did not authorise:
+        IMAGE_OFFICIAL_REUSED. Nothing else: the demo plants no shop networks and no picture
+        shared by unrelated shops (each listing's own photos are its own), because "the N-th
+        shop to post it" depends on the order a concurrent crawl happens to read listings.
+        """
+        if listing.copy_edit is None:
+            return ()
+        authorised = self._authorised().get(listing.brand)
+        if not authorised or f"{PLATFORM}:{listing.shop_id}" in authorised:
+            return ()
+        return (IMAGE_OFFICIAL_REUSED,)
+
+    def _authorised(self) -> dict[str, frozenset[str]]:
+        if self._authorised_cache is None:
+            self._authorised_cache = self.authorised_resellers()
+        return self._authorised_cache
+
     # --- for the benchmark and the tests ------------------------------------------------------
     def ground_truth(self) -> dict[str, dict]:
+        """Per listing: its category, the rules a pass must flag (text rules as planted, plus
+        the image rules of its pictures), its tricky traits and its injected fault."""
         return {
             x.listing_id: {
                 "category": x.category.id,
-                "rules": sorted(x.rules),
+                "rules": sorted({*x.rules, *self.image_rules(x)}),
                 "traits": list(x.traits),
                 "fault": x.fault,
             }

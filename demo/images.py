@@ -106,12 +106,19 @@ def _listing_at(market: Marketplace, index: int) -> DemoListing | None:
 
 
 def product_photo(seed: int, index: int, number: int, listing: DemoListing) -> bytes:
+    """The seller's own photo of this listing: one of a kind, as a real shop's shots are.
+
+    Every product of a category is drawn with the same shape, so without the scene around it
+    (a backdrop, the product's place and size in the frame) photos of different listings would
+    be one picture to a perceptual hash and link unrelated shops.
+    """
     rng = random.Random(f"img-{seed}-{index}-{number}")
     background = tuple(rng.randint(200, 250) for _ in range(3))
     colour = tuple(rng.randint(30, 180) for _ in range(3))
     image = Image.new("RGB", (SIZE, SIZE), background)
     draw = ImageDraw.Draw(image)
-    _draw_product(draw, words_for(listing.category.id)["shape"], colour, rng)
+    _draw_scene(draw, rng)
+    _place_product(image, words_for(listing.category.id)["shape"], colour, rng)
     draw.text((16, 12), listing.brand, fill=(40, 40, 40), font=font(30, bold=True))
     draw.text((16, SIZE - 44), listing.spec, fill=(60, 60, 60), font=font(24))
     return _jpeg(image)
@@ -128,7 +135,9 @@ def genuine_photo(category_id: str, brand_index: int) -> Image.Image:
     for y in range(0, SIZE, 4):  # a soft gradient gives perceptual hashes some texture
         shade = 235 - y // 12
         draw.line([(0, y), (SIZE, y + 3)], fill=(shade, shade, 250 - y // 20), width=4)
-    _draw_product(draw, words["shape"], tuple(rng.randint(20, 120) for _ in range(3)), rng)
+    # Each brand shoots its own product photo: its own scene, place and size in the frame.
+    _draw_scene(draw, rng)
+    _place_product(image, words["shape"], tuple(rng.randint(20, 120) for _ in range(3)), rng)
     draw.text((16, 12), brand, fill=(180, 20, 20), font=font(34, bold=True))
     draw.text((SIZE - 120, SIZE - 48), "官方正品", fill=(180, 20, 20), font=font(26))
     return image
@@ -137,13 +146,17 @@ def genuine_photo(category_id: str, brand_index: int) -> Image.Image:
 def edited_copy(original: Image.Image, edit: str, index: int) -> bytes:
     rng = random.Random(f"copy-{index}")
     if edit == "crop":
-        margin = rng.randint(12, 30)
-        box = (margin, margin, SIZE - margin, SIZE - margin + rng.randint(-8, 8))
+        # A light crop (2-7 % a side, edges a few pixels uneven): what the reference library's
+        # stored crops reach. Heavier crops are a known gap of pHash (docs/images.md).
+        margin = rng.randint(8, 24)
+        box = (margin, margin, SIZE - margin, SIZE - margin + rng.randint(-3, 3))
         return _jpeg(original.crop(box).resize((SIZE, SIZE)))
     if edit == "brightness":
         factor = 1 + rng.choice((-1, 1)) * rng.randint(8, 18) / 100
         return _jpeg(ImageEnhance.Brightness(original).enhance(factor))
-    return _jpeg(original, quality=rng.randint(18, 35))
+    # Quality 25-40: harsh, yet within the colour check; below ~20 JPEG's chroma loss moves a
+    # picture's colours beyond IMAGE_OFFICIAL_REUSED's tolerance (docs/images.md).
+    return _jpeg(original, quality=rng.randint(25, 40))
 
 
 def ccc_mark(certificate: str) -> bytes:
@@ -161,6 +174,30 @@ def corrupt_jpeg(listing_id: str) -> bytes:
     """A JPEG start-of-image marker followed by noise: served as image/jpeg, decodes as nothing."""
     noise = b"".join(hashlib.sha256(f"{listing_id}-{i}".encode()).digest() for i in range(64))
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + noise.replace(b"\xff", b"\x00")
+
+
+def _draw_scene(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
+    """A backdrop of the photographer's own: a table edge, a wall panel and a prop."""
+    edge = rng.randint(SIZE // 2, SIZE - 40)
+    draw.rectangle((0, edge, SIZE, SIZE), fill=_shade(rng, 120, 210))
+    x = rng.randint(-60, SIZE - 60)
+    draw.rectangle((x, 0, x + rng.randint(60, 160), edge), fill=_shade(rng, 150, 235))
+    cx, cy, r = rng.randint(0, SIZE), rng.randint(0, SIZE), rng.randint(20, 60)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_shade(rng, 60, 220))
+
+
+def _shade(rng: random.Random, low: int, high: int) -> tuple[int, int, int]:
+    return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
+
+
+def _place_product(image: Image.Image, shape: str, colour: tuple, rng: random.Random) -> None:
+    """The product drawn at its own size and place in the frame."""
+    product = Image.new("RGBA", (SIZE, SIZE), (0, 0, 0, 0))
+    _draw_product(ImageDraw.Draw(product), shape, colour, rng)
+    side = round(SIZE * rng.uniform(0.6, 1.0))
+    product = product.resize((side, side))
+    where = (rng.randint(-30, SIZE - side + 30), rng.randint(10, SIZE - side + 20))
+    image.paste(product, where, product)
 
 
 def _draw_product(draw: ImageDraw.ImageDraw, shape: str, colour: tuple, rng: random.Random) -> None:

@@ -138,6 +138,7 @@ def check_browser(settings: Settings) -> str | None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from demo.generator import generate
+    from demo.references import add_references
     from demo.server import DemoServer
 
     settings = _settings(args)
@@ -146,6 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 3
     marketplace = generate(seed=args.seed, listings=args.listings)
+    # The brands' official photos and resellers, as an officer would add them (marketguard refs).
+    add_references(marketplace, Path(settings.home))
     with DemoServer(marketplace) as shop:
         if not args.json:
             print(f"演示网店已启动: {shop.url} ({args.listings} 个商品)", file=sys.stderr)
@@ -280,6 +283,7 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             else ""
         ),
         *_robustness_lines(summary),
+        *_image_lines(summary),
         "按规则 by rule:",
         *[f"  {rule:<22} {count}" for rule, count in summary["by_rule"].items()],
         f"存储 store: {summary['store']}",
@@ -297,6 +301,18 @@ def _robustness_lines(summary: dict[str, Any]) -> list[str]:
         ("resume_skipped", "续跑跳过 resumed"),
     )
     return [f"{label}: {summary[key]}" for key, label in labels if summary.get(key)]
+
+
+def _image_lines(summary: dict[str, Any]) -> list[str]:
+    """Pictures hashed, unreadable and read by OCR: shown when the image step ran."""
+    images = summary.get("images")
+    if not images:
+        return []
+    reused = f" (+{images['ocr_cached']} 复用 reused)" if images["ocr_cached"] else ""
+    return [
+        f"图片     images   : 已哈希 hashed {images['hashed']}, "
+        f"无法读取 errors {images['errors']}, OCR {images['ocr']}{reused}"
+    ]
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:

@@ -27,6 +27,7 @@ from demo.generator import (
     FAULT_BROKEN_HTML,
     FAULT_CORRUPT_IMAGE,
     FAULT_HTTP_500,
+    IMAGE_OFFICIAL_REUSED,
     PRICE_TOO_LOW,
     RESULTS_PER_PAGE,
     SELLER_RISK,
@@ -106,14 +107,41 @@ def test_300_listings_spread_over_all_six_categories(market: Marketplace) -> Non
 def test_every_rule_appears_often_and_about_half_violate(market: Marketplace) -> None:
     truth = market.ground_truth()
     counts = Counter(rule for entry in truth.values() for rule in entry["rules"])
-    assert set(counts) == set(RULES)
+    assert set(counts) == {*RULES, IMAGE_OFFICIAL_REUSED}
     assert min(counts.values()) >= 15, counts
-    violating = sum(1 for entry in truth.values() if entry["rules"])
+    # about half plant a text rule; edited copies of official photos add a few more
+    violating = sum(1 for x in market.listings if x.rules)
     assert 0.40 <= violating / len(truth) <= 0.50
     assert sum(1 for entry in truth.values() if len(entry["rules"]) > 1) > 10
     faults = sorted(e["fault"] for e in truth.values() if e["fault"])
     assert faults == sorted([FAULT_HTTP_500, FAULT_BROKEN_HTML, FAULT_CORRUPT_IMAGE])
     assert all(not e["rules"] for e in truth.values() if e["fault"])
+
+
+def test_image_truth_is_an_edited_official_photo_from_a_shop_the_brand_did_not_authorise(
+    market: Marketplace,
+) -> None:
+    authorised = market.authorised_resellers()
+    truth = market.ground_truth()
+    kinds: Counter[str] = Counter()
+    for x in market.listings:
+        shop = f"demo:{x.shop_id}"
+        if "genuine_photo" in x.traits:
+            assert shop in authorised[x.brand]  # honest resellers are the brand's list
+        flagged = IMAGE_OFFICIAL_REUSED in truth[x.listing_id]["rules"]
+        if x.copy_edit is None:
+            assert not flagged
+        elif not authorised.get(x.brand):
+            kinds["brand without a list"] += 1
+            assert not flagged  # an empty list is "not known": nobody is flagged
+        elif shop in authorised[x.brand]:
+            kinds["authorised shop"] += 1
+            assert not flagged
+        else:
+            kinds["flagged"] += 1
+            assert flagged
+        assert set(truth[x.listing_id]["rules"]) - {IMAGE_OFFICIAL_REUSED} == set(x.rules)
+    assert kinds["flagged"] >= 15 and kinds["brand without a list"] >= 1, kinds
 
 
 def _certificate_numbers(market: Marketplace, listing: DemoListing) -> list[str]:

@@ -117,7 +117,7 @@ def crawled(image_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     path.write_text(json.dumps(listings, ensure_ascii=False), encoding="utf-8")
     out = work / "out.jsonl"
     # One listing after another: "the third shop" is only defined in arrival order.
-    settings = ["CONCURRENT_ITEMS=1", "MARKETGUARD_IMAGE_MAX_BYTES=200000"]
+    settings = ["CONCURRENT_ITEMS=1", "MARKETGUARD_IMAGE_MAX_BYTES=200000", "MARKETGUARD_OCR=auto"]
     result = subprocess.run(
         [sys.executable, "-m", "tests.images_pass", str(path), str(out), str(home), *settings],
         cwd=REPO,
@@ -218,7 +218,7 @@ def test_ocr_text_reaches_the_ccc_rules(crawled: dict[str, Any]) -> None:
     assert "CCC_NUMBER_INVALID" in _rules(again) and "CCC_MISSING" not in _rules(again)
 
 
-def test_image_step_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_step_is_on_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from scrapy.exceptions import NotConfigured
     from scrapy.utils.test import get_crawler
 
@@ -227,10 +227,23 @@ def test_image_step_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -
 
     assert "crawlers.pipelines.images.ImagePipeline" in PIPELINES
     monkeypatch.delenv("MARKETGUARD_IMAGES", raising=False)
+    monkeypatch.delenv("MARKETGUARD_OCR", raising=False)
+    pipeline = ImagePipeline.from_crawler(get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x"}))
+    # hashing, the image rules and OCR where it can change a flag (docs/images.md, Defaults)
+    assert pipeline.ocr_mode == "auto" and pipeline.thresholds.shared_radius == 3
+    monkeypatch.setenv("MARKETGUARD_IMAGES", "0")
     with pytest.raises(NotConfigured):
         ImagePipeline.from_crawler(get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x"}))
-    monkeypatch.setenv("MARKETGUARD_IMAGES", "1")
-    pipeline = ImagePipeline.from_crawler(
-        get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x", "MARKETGUARD_OCR": "never"})
-    )
-    assert pipeline.ocr_mode == "never" and pipeline.thresholds.shared_radius == 3
+    off = {"MARKETGUARD_HOME": "/tmp/x", "MARKETGUARD_IMAGES": "false"}
+    monkeypatch.delenv("MARKETGUARD_IMAGES")
+    with pytest.raises(NotConfigured):
+        ImagePipeline.from_crawler(get_crawler(settings_dict=off))
+    with pytest.raises(ValueError, match="MARKETGUARD_IMAGES"):
+        ImagePipeline.from_crawler(
+            get_crawler(
+                settings_dict={"MARKETGUARD_HOME": "/tmp/x", "MARKETGUARD_IMAGES": "sometimes"}
+            )
+        )
+    monkeypatch.setenv("MARKETGUARD_OCR", "never")
+    pipeline = ImagePipeline.from_crawler(get_crawler(settings_dict={"MARKETGUARD_HOME": "/tmp/x"}))
+    assert pipeline.ocr_mode == "never"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from crawlers.stats_keys import pass_summary
 
 
@@ -34,3 +38,31 @@ def test_empty_pass_has_zero_counts() -> None:
     assert summary["listings"] == summary["flagged"] == summary["errors"] == 0
     assert summary["by_rule"] == {} and summary["errors_by_kind"] == {}
     assert summary["elapsed_seconds"] is None
+
+
+def test_image_counts_in_the_summary_not_in_the_json_contract(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from marketguard.cli import SUMMARY_KEYS, _print_summary
+
+    stats = {
+        "marketguard/listings": 4,
+        "marketguard/images/hashed": 7,
+        "marketguard/images/errors": 2,
+        "marketguard/images/unreadable/truncated": 1,
+        "marketguard/images/ocr": 3,
+        "marketguard/images/ocr_cached": 1,
+    }
+    summary = pass_summary(stats)
+    assert summary["images"] == {"hashed": 7, "errors": 2, "ocr": 3, "ocr_cached": 1}
+    assert pass_summary({})["images"] == {}  # the image step did not run
+    _print_summary(summary, as_json=False)
+    human = capsys.readouterr().out
+    assert "已哈希 hashed 7" in human and "无法读取 errors 2" in human and "OCR 3 (+1" in human
+    _print_summary(summary, as_json=True)
+    printed = json.loads(capsys.readouterr().out)
+    assert (
+        set(printed)
+        == set(SUMMARY_KEYS)
+        == {"listings", "flagged", "evidence", "errors", "by_rule", "store"}
+    )

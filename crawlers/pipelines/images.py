@@ -12,8 +12,9 @@ For each Listing (at most ``MARKETGUARD_IMAGES_PER_LISTING`` distinct image URLs
    MAKER_INFO_MISSING), picture by picture until those flags go away, skipping genuine
    reference photos; ``always``; ``never``.
 
-Switched on by the Scrapy setting or environment variable ``MARKETGUARD_IMAGES`` (off by
-default: see docs/images.md for why the demo pass keeps it off).
+On by default (the promise is a perceptual hash of every listing image); the Scrapy setting or
+environment variable ``MARKETGUARD_IMAGES=0`` switches it off. OCR defaults to
+``DEFAULT_OCR`` (docs/images.md, "Defaults", has the pass times that chose it).
 
 The result travels to MatchPipeline as ``ImageSignal``s (``take_image_findings``). A picture
 that cannot be fetched or decoded becomes a ``PageError(kind="image")``, counted and stored with
@@ -53,6 +54,11 @@ OCR_MODES = ("auto", "always", "never")
 # Flags that text read from pictures can make go away (a number or maker printed on a card).
 DEFAULT_OCR_WHEN = ("CCC_MISSING", "MAKER_INFO_MISSING")
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# "auto" reads only pictures of listings whose flags their text could lift: on the 300-listing
+# demo pass 58 pictures, about +30 % CPU over hashing alone (docs/images.md, "Defaults").
+# MARKETGUARD_OCR=never for a pass that must not spend it.
+DEFAULT_OCR = "auto"
 _OCR_CACHE_SIZE = 4096  # pictures' OCR results kept per pass (a few hundred bytes each)
 _FINDINGS_ATTR = "_marketguard_image_findings"
 
@@ -99,7 +105,7 @@ class ImagePipeline:
         matcher: Matcher,
         home: Path,
         *,
-        ocr: str = "auto",
+        ocr: str = DEFAULT_OCR,
         ocr_when: tuple[str, ...] = DEFAULT_OCR_WHEN,
         max_bytes: int = 8_000_000,
         timeout: float = 15.0,
@@ -138,9 +144,12 @@ class ImagePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImagePipeline:
         s = crawler.settings
-        switch = s.get("MARKETGUARD_IMAGES", os.environ.get("MARKETGUARD_IMAGES", ""))
-        if str(switch).strip().lower() not in _TRUE:
+        switch = s.get("MARKETGUARD_IMAGES", os.environ.get("MARKETGUARD_IMAGES", "1"))
+        value = str(switch).strip().lower()
+        if value in _FALSE:
             raise NotConfigured  # without a message: Scrapy then disables it without a warning
+        if value not in _TRUE:
+            raise ValueError(f"MARKETGUARD_IMAGES must be 1 or 0 (true/false), got {switch!r}")
         catalogue, rules = s.get("MARKETGUARD_CATALOGUE"), s.get("MARKETGUARD_RULES")
         matcher = Matcher.load(
             Path(catalogue) if catalogue else None, Path(rules) if rules else None
@@ -149,7 +158,7 @@ class ImagePipeline:
             crawler,
             matcher,
             Path(s["MARKETGUARD_HOME"]),
-            ocr=s.get("MARKETGUARD_OCR", os.environ.get("MARKETGUARD_OCR", "auto")),
+            ocr=s.get("MARKETGUARD_OCR", os.environ.get("MARKETGUARD_OCR", DEFAULT_OCR)),
             ocr_when=tuple(s.getlist("MARKETGUARD_OCR_WHEN", list(DEFAULT_OCR_WHEN))),
             max_bytes=s.getint("MARKETGUARD_IMAGE_MAX_BYTES", 8_000_000),
             timeout=s.getfloat("MARKETGUARD_IMAGE_TIMEOUT", 15.0),
