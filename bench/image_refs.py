@@ -52,9 +52,12 @@ def _add_references(home: Path) -> tuple[int, dict[tuple[str, int], set[str]]]:
         return len(library), honest
 
 
-def _pass(home: Path) -> dict[str, Any]:
+def _pass(home: Path, *, refs: bool) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "marketguard.cli", "demo", "--no-serve", "--json"]
     cmd += ["--no-capture", "--listings", str(LISTINGS), "--seed", str(SEED), "--store", str(home)]
+    # The demo loads its brands' photos itself; the baseline must start from an empty library.
+    if not refs:
+        cmd.append("--no-refs")
     return run_json(cmd, env={"MARKETGUARD_IMAGES": "1"})
 
 
@@ -93,7 +96,7 @@ def run() -> dict[str, Any]:
         empty, with_refs = Path(tmp) / "empty", Path(tmp) / "refs"
         references, _ = _add_references(with_refs)
         for name, home in (("no_references", empty), ("with_references", with_refs)):
-            summary = _pass(home)
+            summary = _pass(home, refs=name == "with_references")
             flags = _image_flags(home)
             result[name] = {
                 "flagged": summary["flagged"],

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-serve", action="store_true", help="exit after the summary")
     demo.add_argument("--json", action="store_true", help="print only the summary as JSON")
     demo.add_argument("--no-capture", action="store_true", help="skip browser evidence")
+    demo.add_argument(
+        "--no-refs",
+        action="store_true",
+        help="do not load the demo brands' genuine photos into the reference library",
+    )
     demo.add_argument("--port", type=int, default=8000, help="review workspace port")
     demo.set_defaults(func=cmd_demo)
 
@@ -148,7 +153,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 3
     marketplace = generate(seed=args.seed, listings=args.listings)
     # The brands' official photos and resellers, as an officer would add them (marketguard refs).
-    add_references(marketplace, Path(settings.home))
+    if not args.no_refs:
+        add_references(marketplace, Path(settings.home))
     with DemoServer(marketplace) as shop:
         if not args.json:
             print(f"演示网店已启动: {shop.url} ({args.listings} 个商品)", file=sys.stderr)
