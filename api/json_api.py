@@ -45,20 +45,25 @@ def flagged(
     after: Annotated[
         str, Query(max_length=200, description="the `next` of the previous page (keyset)")
     ] = "",
-    total: Annotated[bool, Query(description="count the whole filtered set")] = True,
+    total: Annotated[
+        bool, Query(description="count the filtered set (up to 1 000: see total_capped)")
+    ] = True,
 ) -> FlaggedPageOut:
     """Flagged listings in queue order: risk score, then severity, then most recently seen.
 
     Page with ``after=<next>`` (keyset: as fast on page 2000 as on page 1); ``offset`` still
-    works but walks every skipped row. ``total=false`` skips the count."""
+    works but walks every skipped row. ``total`` counts up to 1 000 (``total_capped`` when
+    more match; /api/stats counts them all); ``total=false`` skips the count."""
     query = params.to_filter(zone=_zone(request), limit=limit)
     query.offset, query.after = offset, after or None
     try:
         rows = archive.flagged(query)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    counted = count_cache.count(request.app.state, archive, query) if total else None
     return FlaggedPageOut(
-        total=count_cache.count(request.app.state, archive, query) if total else None,
+        total=counted.n if counted else None,
+        total_capped=bool(counted and counted.capped),
         limit=limit,
         offset=0 if after else offset,
         next=rows[-1].cursor if len(rows) == limit else None,

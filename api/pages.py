@@ -58,7 +58,7 @@ def queue(
     total = count_cache.count(request.app.state, archive, query)
     context = {
         "rows": rows,
-        "total": total,
+        "total": str(total) if total.n else 0,  # "1 000+" past count_cache.CAP
         "start": start if query.after else 0,
         "next_after": rows[-1].cursor if len(rows) == PAGE_SIZE else "",
         "facets": cached_facets(request, archive),

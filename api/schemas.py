@@ -122,6 +122,9 @@ class FlaggedItemOut(BaseModel):
 
 class FlaggedPageOut(BaseModel):
     total: int | None  # None when asked not to count (total=false)
+    # true when more than ``total`` listings match: the count stops at 1 000 (the whole set
+    # is counted by /api/stats)
+    total_capped: bool = False
     limit: int
     offset: int
     next: str | None = None  # pass as ?after= for the next page; None on the last page
