@@ -8,7 +8,8 @@ blocks a loop. Per capture, in a fresh browser context:
 2. let the page settle: load event, network idle (capped), scroll through for lazy images;
 3. first-screen and full-page PNG screenshots (``first_screen``, ``screenshot``) and the DOM
    after scripts ran (``dom``);
-4. the listing's photos through the same context, each checked with Pillow (``image``);
+4. the listing's photos, each checked with Pillow (``image``): the page's own response when
+   it loaded that URL with HTTP 200, else fetched through the same context;
 5. every HTTP exchange above as WARC records in a WACZ package (``wacz``);
 6. the metadata JSON listing every file above with its SHA-256 (``metadata``), stored last;
 7. with a ``Ledger``: the metadata hash sealed into the hash chain (optionally RFC 3161-stamped).
@@ -35,7 +36,11 @@ from evidence.capture_id import new_capture_id
 from evidence.errors import CaptureError
 from evidence.hashing import sha256_bytes
 from evidence.ledger import Ledger
-from evidence.listing_images import fetch_listing_images, resolve_image_urls
+from evidence.listing_images import (
+    fetch_listing_images,
+    resolve_image_urls,
+    reusable_responses,
+)
 from evidence.manifest import METADATA_MEDIA_TYPE, CaptureMetadata, capture_environment
 from evidence.navigation import is_html, open_page, redirect_chain
 from evidence.network_log import NetworkLog
@@ -153,7 +158,7 @@ class Capturer:
                 # A dead browser is noticed by the session and relaunched on the next capture.
                 raise CaptureError(url, first_line(exc)) from exc
             finally:
-                if healthy and tab.reusable:
+                if healthy and tab.reusable and not run.tab_unsafe:
                     self._session.release_tab_later(tab)
                 else:
                     # A tab whose capture failed is closed, never reused.
@@ -187,6 +192,7 @@ class _CaptureRun:
         self.errors: list[str] = []
         self.procedure: list[str] = []
         self.writes: list[tuple[str, str, asyncio.Future[str]]] = []
+        self.tab_unsafe = False  # document interception maybe still on: close, never reuse
 
     def store(self, kind: str, media_type: str, data: bytes, source_url: str = "") -> Artifact:
         """Hash now, write in a worker thread (a blob write fsyncs; the loop keeps serving the
@@ -227,7 +233,7 @@ class _CaptureRun:
         )
         network = NetworkLog(page)
         try:
-            response, headers = await self._load(context, page, network)
+            response, headers = await self._load(tab, network)
             await self._preserve_page(tab)
             final_url = page.url
             user_agent, self.title = await page.evaluate(
@@ -236,7 +242,7 @@ class _CaptureRun:
             server = await response.server_addr()
             tls = await response.security_details()
             subresources, notes = await network.exchanges(skip_urls=[response.url])
-            await self._store_images(context, image_urls, final_url)
+            await self._store_images(context, image_urls, final_url, subresources)
             browser = context.browser
             if browser is None:
                 raise CaptureError(self.url, "the browser context lost its browser")
@@ -350,14 +356,13 @@ class _CaptureRun:
             " packaged as WACZ 1.1.1"
         )
 
-    async def _load(
-        self, context: BrowserContext, page: Page, network: NetworkLog
-    ) -> tuple[Response, dict[str, str]]:
+    async def _load(self, tab: Tab, network: NetworkLog) -> tuple[Response, dict[str, str]]:
         """Navigate, keep the served HTML, let the page settle. Raises CaptureError."""
+        page = tab.page
         timeout = self.capturer.navigation_timeout
         deadline = time.monotonic() + timeout
         page.set_default_timeout(timeout * 1000)
-        recorder = await ServedHtmlRecorder.attach(context, page)
+        recorder = await ServedHtmlRecorder.attach(tab.context, page, tab.session)
         navigated = False
         try:
             response = await open_page(page, self.url, timeout)
@@ -372,7 +377,8 @@ class _CaptureRun:
                 raise CaptureError(self.url, f"not an HTML page (Content-Type: {content_type})")
             self._store_served_html(response, headers, recorder)
         finally:
-            await recorder.detach(end_session=navigated)
+            if not await recorder.detach(end_session=navigated):
+                self.tab_unsafe = True
         await self._settle(page, deadline, network)
         return response, headers
 
@@ -445,15 +451,24 @@ class _CaptureRun:
         )
 
     async def _store_images(
-        self, context: BrowserContext, image_urls: Sequence[str], base_url: str
+        self,
+        context: BrowserContext,
+        image_urls: Sequence[str],
+        base_url: str,
+        page_exchanges: Sequence[Exchange],
     ) -> None:
         urls = resolve_image_urls(image_urls, base_url)
         if not urls:
             return
         images = await fetch_listing_images(
-            context.request, urls, referer=base_url, timeout_s=self.capturer.settle_cap * 5
+            context.request,
+            urls,
+            referer=base_url,
+            timeout_s=self.capturer.settle_cap * 5,
+            recorded=reusable_responses(page_exchanges),
         )
         stored = 0
+        reused = sum(image.reused for image in images)
         for image in images:
             if image.exchange is not None:
                 self.image_exchanges.append(image.exchange)
@@ -463,7 +478,9 @@ class _CaptureRun:
             self.store("image", image.media_type, image.data, source_url=image.url)
             stored += 1
         self.procedure.append(
-            f"fetched {len(urls)} listing images through the page's browser context"
+            f"{len(urls)} listing images: {reused} taken from the page's own HTTP 200 response"
+            " for the same URL (already in the web archive), "
+            f"{len(urls) - reused} fetched through the page's browser context"
             f" (Referer {base_url}); {stored} decoded with Pillow and kept"
         )
 

@@ -1,8 +1,14 @@
-"""Fetch a listing's photos through the capture's browser context and check each with Pillow.
+"""A listing's photos, each checked with Pillow: taken from the page's own responses when the
+page loaded that very URL, else fetched through the capture's browser context.
 
-The context's request API sends the page's cookies and a Referer, so image hosts that refuse
-hot-linking still answer. An image that Pillow cannot read is reported, not stored as an
-image: a file that does not decode proves nothing about the product.
+Marketplace pages show the listing's photos themselves, so most were already received while
+the page loaded; fetching them again cost a second request per photo and put every photo in
+the WARC twice. A recorded response is reused only when it is the same URL answered with
+HTTP 200 (the whole resource, not a redirect or a range); anything else (a thumbnail under
+another URL, an image the page never requested) is fetched. The context's request API sends
+the page's cookies and a Referer, so image hosts that refuse hot-linking still answer. An
+image that Pillow cannot read is reported, not stored as an image: a file that does not
+decode proves nothing about the product.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class ListingImage:
     height: int = 0
     error: str = ""  # set when data is None
     exchange: Exchange | None = None  # the HTTP exchange, for the WARC (also when unreadable)
+    reused: bool = False  # taken from the page's own response, not fetched again
 
 
 def check_image(data: bytes) -> tuple[str, int, int]:
@@ -85,20 +92,37 @@ def resolve_image_urls(image_urls: Sequence[str], base_url: str) -> list[str]:
     return out
 
 
+def reusable_responses(exchanges: Sequence[Exchange]) -> dict[str, Exchange]:
+    """The page's responses that are a whole resource as served (HTTP 200), by URL."""
+    return {ex.url: ex for ex in exchanges if ex.status == 200 and ex.method == "GET"}
+
+
 async def fetch_listing_images(
     request: APIRequestContext,
     urls: Sequence[str],
     *,
     referer: str,
     timeout_s: float,
+    recorded: dict[str, Exchange] | None = None,
 ) -> list[ListingImage]:
+    """One ``ListingImage`` per URL, in order. A URL in ``recorded`` is not fetched again: its
+    ``ListingImage.exchange`` is None because that exchange is already in the page's record."""
     limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+    recorded = recorded or {}
 
     async def one(url: str) -> ListingImage:
+        if url in recorded:
+            return await _from_page(url, recorded[url].body)
         async with limit:
             return await _fetch_one(request, url, referer=referer, timeout_s=timeout_s)
 
     return list(await asyncio.gather(*(one(u) for u in urls)))
+
+
+async def _from_page(url: str, data: bytes) -> ListingImage:
+    image = await _checked(url, data, None)
+    image.reused = True
+    return image
 
 
 async def _fetch_one(
@@ -129,9 +153,14 @@ async def _fetch_one(
             await response.dispose()
     except PlaywrightError as exc:
         return ListingImage(url, error=f"image {url} not fetched: {first_line(exc)}")
+    return await _checked(url, data, exchange)
+
+
+async def _checked(url: str, data: bytes, exchange: Exchange | None) -> ListingImage:
     if len(data) > MAX_BYTES:
         return ListingImage(
-            url, error=f"image {url} not stored: {len(data):,} bytes is over {MAX_BYTES:,}"
+            url,
+            error=f"image {url} not stored: {len(data):,} bytes is over {MAX_BYTES:,}",
         )
     try:
         # Decoding is CPU work; off the event loop so Scrapy's reactor keeps serving.

@@ -24,8 +24,9 @@ from evidence.browser import first_line
 class ServedHtmlRecorder:
     """Attach before navigating; afterwards ``body_for(response.url)`` gives the raw bytes."""
 
-    def __init__(self, session: CDPSession, main_frame_id: str) -> None:
+    def __init__(self, session: CDPSession, main_frame_id: str, *, own_session: bool) -> None:
         self._session = session
+        self._own_session = own_session
         self._main_frame_id = main_frame_id
         self._bodies: dict[str, bytes] = {}
         self._failures: dict[str, str] = {}
@@ -33,10 +34,16 @@ class ServedHtmlRecorder:
         self._detached = False
 
     @classmethod
-    async def attach(cls, context: BrowserContext, page: Page) -> ServedHtmlRecorder:
-        session = await context.new_cdp_session(page)
+    async def attach(
+        cls, context: BrowserContext, page: Page, session: CDPSession | None = None
+    ) -> ServedHtmlRecorder:
+        """``session``: the tab's own DevTools session, kept for the tab's life; without one a
+        session is opened here and ended on ``detach`` (two round trips more per capture)."""
+        own_session = session is None
+        if session is None:
+            session = await context.new_cdp_session(page)
         tree = await session.send("Page.getFrameTree")
-        recorder = cls(session, tree["frameTree"]["frame"]["id"])
+        recorder = cls(session, tree["frameTree"]["frame"]["id"], own_session=own_session)
         session.on("Fetch.requestPaused", recorder._on_paused)
         # Only documents are paused: images, scripts and XHR flow through untouched.
         pattern = {"urlPattern": "*", "resourceType": "Document", "requestStage": "Response"}
@@ -49,20 +56,28 @@ class ServedHtmlRecorder:
     def failure_for(self, url: str) -> str:
         return self._failures.get(url, "the document was not intercepted")
 
-    async def detach(self, *, end_session: bool = True) -> None:
-        """Stop intercepting. ``end_session=False`` after a failed navigation: a tab whose
-        capture failed is closed anyway, and CDPSession.detach() can block for as long as a
-        navigation is still pending (a server that never answers). A reused tab must not
-        collect one session per capture, so after a good navigation the session ends."""
+    async def detach(self, *, end_session: bool = True) -> bool:
+        """Stop intercepting; False if that could not be confirmed (the tab must then not be
+        reused: its next navigation would be paused with nobody to release it).
+
+        A session opened by ``attach`` ends here after a good navigation, so a reused tab does
+        not collect one session per capture. ``end_session=False`` after a failed navigation:
+        a tab whose capture failed is closed anyway, and CDPSession.detach() can block for as
+        long as a navigation is still pending (a server that never answers)."""
         if self._detached:
-            return
+            return True
         self._detached = True
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(PlaywrightError, TimeoutError):
+        with contextlib.suppress(ValueError):
+            self._session.remove_listener("Fetch.requestPaused", self._on_paused)
+        try:
             await asyncio.wait_for(self._session.send("Fetch.disable"), 5)
-            if end_session:
+            if end_session and self._own_session:
                 await asyncio.wait_for(self._session.detach(), 5)
+        except (PlaywrightError, TimeoutError):
+            return False
+        return True
 
     def _on_paused(self, event: dict[str, Any]) -> None:
         task = asyncio.get_running_loop().create_task(self._keep_and_release(event))

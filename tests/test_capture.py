@@ -426,6 +426,26 @@ def test_images_are_checked_and_bad_ones_reported(listing: Evidence, blobs: Blob
         assert sha256_bytes(bad) not in {a.sha256 for a in listing.artifacts}
 
 
+def test_images_the_page_loaded_are_taken_from_its_responses_not_fetched_again(
+    listing: Evidence, blobs: BlobDir, site: Site
+) -> None:
+    from evidence.web_archive import read_warc_records
+
+    records = read_warc_records(blobs.read(listing.artifact("wacz").sha256))
+    responses = [(url, body) for kind, url, body in records if kind == "response"]
+    urls = [url for url, _ in responses]
+    # The page showed blue and green; corrupt, truncated and missing it never requested.
+    for name in ("blue.png", "green.jpg", "corrupt.jpg", "truncated.png"):
+        assert urls.count(site.url(f"/img/{name}")) == 1, name
+    images = {a.source_url: blobs.read(a.sha256) for a in listing.artifacts if a.kind == "image"}
+    assert images == {url: body for url, body in responses if url in images}
+    meta = json.loads(blobs.read(listing.artifact("metadata").sha256))
+    step = next(s for s in meta["procedure"] if "listing images" in s)
+    assert step.startswith("5 listing images: 2 taken from the page's own HTTP 200 response")
+    assert "3 fetched through the page's browser context" in step
+    assert step.endswith("2 decoded with Pillow and kept")
+
+
 def test_metadata_is_the_manifest_of_the_capture(listing: Evidence, blobs: BlobDir) -> None:
     meta_artifact = listing.artifact("metadata")
     assert meta_artifact is not None and meta_artifact.media_type == "application/json"
