@@ -401,6 +401,9 @@ class SqliteArchive:
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA query_only = ON")
+            # Each connection has its own page cache, cold when a pool thread first reads;
+            # mapping the file lets every reader share the OS's cached pages without copies.
+            conn.execute(f"PRAGMA mmap_size = {_READ_MMAP}")
             reader = self._local.reader = _Reader(conn)
             with self._readers_lock:
                 self._readers.add(reader)
@@ -1058,6 +1061,7 @@ _SCREENSHOT = """(SELECT a.sha256 FROM evidence e
 # Trigram full-text search needs three characters; shorter text (two hanzi are a word) is a
 # LIKE over the title and seller columns walked in queue order, plus a scan of descriptions.
 _FTS_MIN = 3
+_READ_MMAP = 1 << 30  # bytes of the file a read connection maps (address space, not memory)
 _COMMON = 2000  # full-text matches from which walking the queue beats collecting them all
 _STATS = ("category", "platform", "region", "rule", "decision", "week")
 
