@@ -20,6 +20,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -67,6 +68,7 @@ def seller_key(platform: str, seller_id: str) -> str:
     return f"{platform}:{seller_id}"
 
 
+@lru_cache(maxsize=4096)  # a pass sees few brands, and every listing's peer lookup asks
 def brand_key(brand: str) -> str:
     """Brands compared case- and space-insensitively ("Anker " = "anker")."""
     return _SPACE.sub("", brand).casefold()

@@ -44,6 +44,13 @@ class Matcher:
         self.catalogue = catalogue
         self.rules = rules
         self._rules: tuple[Rule, ...] = rules.rules
+        # The rules that can fire per category (key None: no category), in rule-book order.
+        # Most listings fall in a category that half the rules (fertilizer, pesticide, maker
+        # info, child seats ...) never apply to: not calling those at all is the cheapest check.
+        self._rules_for: dict[str | None, tuple[Rule, ...]] = {
+            (c.id if c else None): tuple(r for r in self._rules if _applies(r, c))
+            for c in (None, *catalogue.categories)
+        }
         self._risk = rules.risk
         self._unflagged = RiskScore(0, rules.risk.default_threshold)
         self._keywords = WordFinder({kw: c for c in catalogue.categories for kw in c.keywords})
@@ -76,7 +83,7 @@ class Matcher:
         category = self._categorize(title_f, _text(listing.search_keyword))
         ctx = ListingView(listing, category, title, title_f, context or EMPTY_CONTEXT)
         flags = ctx.flags
-        for rule in self._rules:
+        for rule in self._rules_for[category.id if category else None]:
             flag = rule.check(ctx)
             if flag is not None:
                 flags.append(flag)
@@ -109,6 +116,11 @@ class Matcher:
         if category is not None and category.id not in vetoed:
             return category
         return None
+
+
+def _applies(rule: Rule, category: Category | None) -> bool:
+    applies_to = getattr(rule, "applies_to", None)
+    return applies_to is None or bool(applies_to(category))
 
 
 def _text(value: object) -> str:

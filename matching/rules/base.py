@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +21,8 @@ SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
 # China has one time zone and no daylight saving, so a fixed offset is exact and needs no tz
 # database (no file I/O inside match()).
 CHINA_TIME = timezone(timedelta(hours=8))
+
+_UNSET = object()  # a lazily computed ListingView value not worked out yet (None is a value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,9 @@ class ListingView:
     """
 
     __slots__ = (
+        "_brand",
         "_crawl_date",
+        "_price",
         "_text_fields",
         "attributes",
         "cache",
@@ -89,6 +94,8 @@ class ListingView:
         # (key, folded key, value, folded value), values as the page showed them
         self.attributes = _attribute_texts(listing.attributes)
         self._crawl_date: date | None = None
+        self._brand: str | None = None
+        self._price: Decimal | object | None = _UNSET
         self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
         self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
         self._text_fields: tuple[tuple[str, str, str], ...] | None = None
@@ -127,8 +134,30 @@ class ListingView:
 
     @property
     def brand(self) -> str:
-        """The brand as the listing gives it (Listing.brand, else a 品牌 attribute)."""
-        return listing_brand(self.listing)
+        """The brand as the listing gives it (Listing.brand, else a 品牌 attribute); worked out
+        once, as several rules read it."""
+        if self._brand is None:
+            self._brand = listing_brand(self.listing)
+        return self._brand
+
+    @property
+    def price(self) -> Decimal | None:
+        """The price as a finite Decimal, None when missing or not a number; parsed once, as
+        the price rules all read it."""
+        if self._price is _UNSET:
+            self._price = as_decimal(self.listing.price)
+        return self._price  # type: ignore[return-value]
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """A price as a finite Decimal, or None when it is missing or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
 
 
 def _attribute_texts(attributes: Any) -> tuple[tuple[str, str, str, str], ...]:
@@ -159,6 +188,11 @@ class Rule(Protocol):
     rule_id: str
 
     def check(self, ctx: ListingView) -> Flag | None: ...
+
+
+# A rule may also offer ``applies_to(category: Category | None) -> bool``: False promises that
+# check() returns None for every listing of that category (None: no category), so the engine
+# leaves the rule out for those listings before any text work. check() keeps its own guard.
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,23 +115,30 @@ class BrandLookalikeRule:
 
     def check(self, ctx: ListingView) -> Flag | None:
         brand = ctx.brand
-        candidates: list[tuple[str, str]] = []
         if brand:
-            candidates.append(("brand", brand))
-        candidates.extend(("title", token) for token in _SPLIT.split(ctx.title_f) if token)
-        for field, token in candidates:
-            hit = self._inspect(token)
+            hit = self._inspect(brand)
             if hit is not None:
-                zh, en = self.kinds[hit.kind]
-                return self.text.flag(
-                    snippet=token if field == "brand" else hit.found,
-                    field=field,
-                    found=hit.found,
-                    brand=hit.brand,
-                    kind=zh,
-                    en={"kind": en},
-                )
+                return self._flag(hit, brand, "brand")
+        cache = self._cache
+        for token in _SPLIT.split(ctx.title_f):
+            if not token:
+                continue
+            # The cache answers nearly every title token: look it up here, not via _inspect.
+            hit = cache[token] if token in cache else self._inspect(token)
+            if hit is not None:
+                return self._flag(hit, hit.found, "title")
         return None
+
+    def _flag(self, hit: _Hit, snippet: str, field: str) -> Flag:
+        zh, en = self.kinds[hit.kind]
+        return self.text.flag(
+            snippet=snippet,
+            field=field,
+            found=hit.found,
+            brand=hit.brand,
+            kind=zh,
+            en={"kind": en},
+        )
 
     def _inspect(self, token: str) -> _Hit | None:
         # Titles repeat their words (brands, product names) across listings: remember answers.

@@ -155,8 +155,9 @@ class CccScanner:
         ccc = ctx.category is not None and ctx.category.ccc_required
         numbers: list[CertNumber] = []
         mentioned = False
+        key_info = self._key_info
         for key, key_f, value, value_f in ctx.attributes:
-            explicit, generic, key_mentions = self._key(key_f)
+            explicit, generic, key_mentions = key_info.get(key_f) or self._key(key_f)
             if explicit or (ccc and generic):
                 for m in self._token.finditer(value_f):
                     if self._long_enough(m.group()):

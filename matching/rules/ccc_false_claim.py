@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.text import WordFinder, alternation, both_widths, snippet_around
@@ -48,6 +49,9 @@ class CccFalseClaimRule:
         self._before = re.compile(f"(?:{alternation(exemption_before)}){gap}$", re.IGNORECASE)
         self._after = re.compile(f"{gap}(?:{alternation(exemption_after)})", re.IGNORECASE)
         self._reach = max(len(w) for w in exemption_before) + 6
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

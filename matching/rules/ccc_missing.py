@@ -8,6 +8,7 @@ Any claimed number, valid or not, stops this rule: a wrong number is CCC_NUMBER_
 from __future__ import annotations
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.text import shorten
@@ -26,6 +27,9 @@ class CccMissingRule:
         self.text = text
         self.scanner = scanner
         self.snippet_chars = snippet_chars
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.ccc_required
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 
 from matching.context import CertificateRecord
 from matching.rules.base import ListingView
@@ -25,21 +24,31 @@ _COMPANY_SUFFIX = re.compile(r"(股份)?(有限责任公司|有限公司|公司|
 
 def registry_hits(
     ctx: ListingView, scanner: CccScanner
-) -> Iterator[tuple[CertNumber, CertificateRecord | None]]:
-    """(claimed number, registry record or None) for each well-formed number, each once."""
+) -> list[tuple[CertNumber, CertificateRecord | None]]:
+    """(claimed number, registry record or None) for each well-formed number, each once.
+
+    Worked out once per listing and kept on the view: the three registry rules all ask.
+    """
+    hits: list[tuple[CertNumber, CertificateRecord | None]] | None = ctx.cache.get(
+        "registry_hits"
+    )
+    if hits is not None:
+        return hits
+    hits = []
     registry = ctx.context.registry
-    if not registry:
-        return
-    seen: set[str] = set()
-    year = ctx.crawl_date.year
-    for number in scanner.facts(ctx).numbers:
-        token = number.token
-        if token in seen or not (token.isascii() and token.isdigit() and len(token) == 16):
-            continue
-        if not 2001 <= int(token[:4]) <= year:
-            continue
-        seen.add(token)
-        yield number, registry.get(token)
+    if registry:
+        seen: set[str] = set()
+        year = ctx.crawl_date.year
+        for number in scanner.facts(ctx).numbers:
+            token = number.token
+            if token in seen or not (token.isascii() and token.isdigit() and len(token) == 16):
+                continue
+            if not 2001 <= int(token[:4]) <= year:
+                continue
+            seen.add(token)
+            hits.append((number, registry.get(token)))
+    ctx.cache["registry_hits"] = hits
+    return hits
 
 
 def model_key(text: str) -> str:

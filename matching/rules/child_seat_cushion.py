@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.text import WordFinder, alternation, snippet_around
 from matching.yaml_schema import Node
@@ -46,6 +47,9 @@ class ChildSeatCushionRule:
             f"(?:{alternation(seat_nouns)})"
         )
         self.context_chars = context_chars
+
+    def applies_to(self, category: Category | None) -> bool:
+        return not self.categories or (category is not None and category.id in self.categories)
 
     def check(self, ctx: ListingView) -> Flag | None:
         if self.categories and (ctx.category is None or ctx.category.id not in self.categories):

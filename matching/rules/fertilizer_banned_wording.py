@@ -9,6 +9,7 @@ to be modelled; the word list is in rules.yaml.
 from __future__ import annotations
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.fertilizer import fertilizer_fields
 from matching.text import WordFinder, snippet_around
@@ -36,6 +37,9 @@ class FertilizerBannedWordingRule:
         self.categories = categories
         self._words = WordFinder(dict.fromkeys(false_friends, None) | {w: w for w in words})
         self.context_chars = context_chars
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.id in self.categories
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

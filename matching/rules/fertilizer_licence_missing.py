@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.fertilizer import fertilizer_fields
 from matching.text import shorten
@@ -31,6 +32,9 @@ class FertilizerLicenceMissingRule:
         self.text = text
         self.categories = categories
         self.patterns = patterns
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.id in self.categories
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.fertilizer import grade, total_claims
 from matching.text import WordFinder, snippet_around
@@ -65,6 +66,9 @@ class FertilizerNutrientRule:
         self.secondary_window = secondary_window
         self.tolerance = tolerance
         self.lowest = min(concentration_minimum.values()) if concentration_minimum else 0.0
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.id in self.categories
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

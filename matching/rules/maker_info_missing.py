@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.text import WordFinder, shorten
 from matching.yaml_schema import Node
@@ -61,11 +62,27 @@ class MakerInfoMissingRule:
             self._key_items[key_f] = found
         return found
 
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.maker_info_required
+
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
         if category is None or not category.maker_info_required:
             return None
-        missing = [item for item in self.items.values() if not self._shown(ctx, item)]
+        # Items named by an attribute key with a value, in one walk over the attributes.
+        by_key: set[_Item] = set()
+        for _, key_f, value, _ in ctx.attributes:
+            named = self._items_named_by(key_f)
+            if named and value.strip():
+                by_key |= named
+        missing: list[_Item] = []
+        left = len(self.items)
+        for item in self.items.values():
+            left -= 1
+            if item not in by_key and not self._in_text(ctx, item):
+                missing.append(item)
+            elif len(missing) + left < self.min_missing:
+                return None  # too few can still be missing: the texts need no more searching
         if len(missing) < self.min_missing:
             return None
         return self.text.flag(
@@ -76,10 +93,7 @@ class MakerInfoMissingRule:
             en={"missing": ", ".join(m.name_en for m in missing)},
         )
 
-    def _shown(self, ctx: ListingView, item: _Item) -> bool:
-        for _, key_f, value, _ in ctx.attributes:
-            if item in self._items_named_by(key_f) and value.strip():
-                return True
+    def _in_text(self, ctx: ListingView, item: _Item) -> bool:
         # One search over everything the page shows (values and texts, newline-separated).
         text = ctx.cache.get("maker_text")
         if text is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.fertilizer import fertilizer_fields
 from matching.text import shorten
@@ -49,6 +50,9 @@ class PesticideRegRule:
         self.expired = expired_prefixes
         self.problems = problems
         self.flag_missing = flag_missing
+
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None and category.id in self.categories
 
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category

@@ -8,11 +8,10 @@ currency the catalogue bands are not written in.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
 
 from marketguard.models import Flag
-from matching.catalogue import format_amount
+from matching.catalogue import Category, format_amount
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
 
@@ -37,11 +36,14 @@ class PriceTooLowRule:
         self.snippet = snippet
         self._factor_percent = format_amount(factor * 100)
 
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None
+
     def check(self, ctx: ListingView) -> Flag | None:
         category = ctx.category
         if category is None:
             return None
-        price = as_decimal(ctx.listing.price)
+        price = ctx.price
         if price is None or price <= 0:
             return None
         currency = ctx.listing.currency
@@ -64,17 +66,6 @@ class PriceTooLowRule:
             category_name=category.name,
             **values,
         )
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    """The price as a finite Decimal, or None when it is missing or not a number."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
 
 
 def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> PriceTooLowRule:

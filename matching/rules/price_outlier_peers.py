@@ -13,8 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from marketguard.models import Flag
+from matching.catalogue import Category
 from matching.rules.base import ListingView, RuleText, Shared
-from matching.rules.price_anomaly import as_decimal
 from matching.yaml_schema import Node
 
 RULE_ID = "PRICE_OUTLIER_PEERS"
@@ -43,12 +43,15 @@ class PriceOutlierPeersRule:
         self.currencies = currencies
         self.category_fallback = category_fallback
 
+    def applies_to(self, category: Category | None) -> bool:
+        return category is not None
+
     def check(self, ctx: ListingView) -> Flag | None:
         peers = ctx.context.peer_prices
         category = ctx.category
         if peers is None or category is None:
             return None
-        price = as_decimal(ctx.listing.price)
+        price = ctx.price
         if price is None or price <= 0:
             return None
         currency = ctx.listing.currency
@@ -56,12 +59,12 @@ class PriceOutlierPeersRule:
             return None
         brand = ctx.brand
         stats = peers.get(category.id, brand) if brand else None
-        group = f"{category.name}/{brand}"
+        by_brand = True
         if (stats is None or stats.count < self.min_peers) and (
             self.category_fallback or not brand
         ):
             stats = peers.get(category.id, "")
-            group = category.name
+            by_brand = False
         if stats is None or stats.count < self.min_peers or stats.median <= 0:
             return None
         value = float(price)
@@ -78,7 +81,7 @@ class PriceOutlierPeersRule:
             median=f"{stats.median:.2f}",
             peers=stats.count,
             z=z_text,
-            group=group,
+            group=f"{category.name}/{brand}" if by_brand else category.name,
         )
 
 

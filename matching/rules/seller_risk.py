@@ -55,11 +55,15 @@ class SellerRiskRule:
         )
 
 
+# A tuple, not int | float | Decimal: the union would be built again on every call.
+_NUMERIC = (int, float, Decimal)
+
+
 def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+    if value is None or isinstance(value, bool) or not isinstance(value, _NUMERIC):
         return None
     result = float(value)
-    return None if math.isnan(result) or math.isinf(result) else result
+    return result if math.isfinite(result) else None
 
 
 def build(fields: dict[str, Node], text: RuleText, shared: Shared) -> SellerRiskRule:
