@@ -71,8 +71,11 @@ class RiskModel:
             points = min(self.points(flag), 100)
             return RiskScore(points, threshold, ((flag.rule_id, points),))
         best: dict[str, int] = {}
+        rule_points, severity_points = self.rule_points, self.severity_points
         for flag in flags:
-            points = self.points(flag)
+            points = rule_points.get(flag.rule_id)  # self.points(), inlined: runs per flag
+            if points is None:
+                points = severity_points.get(flag.severity, 0)
             if points > best.get(flag.rule_id, -1):
                 best[flag.rule_id] = points
         if not best:
