@@ -63,6 +63,7 @@ class ListingView:
         "_crawl_date",
         "_price",
         "_text_fields",
+        "_values_f",
         "attributes",
         "cache",
         "category",
@@ -100,6 +101,7 @@ class ListingView:
         self.flags: list[Flag] = []  # flags raised so far, for rules that weigh other signals
         self.ccc_facts: CccFacts | None = None  # filled once by the CCC scanner
         self._text_fields: tuple[tuple[str, str, str], ...] | None = None
+        self._values_f: str | None = None
         # Derived texts several rules read (e.g. fertilizer fields), made once per listing.
         self.cache: dict[str, Any] = {}
 
@@ -125,6 +127,15 @@ class ListingView:
                     fields.append((f"image:{image.url}", text, fold_width(text)))
             self._text_fields = tuple(fields)
         return self._text_fields
+
+    @property
+    def attribute_values_f(self) -> str:
+        """Every folded attribute value in one text, NUL-separated: one scan instead of one per
+        value (no rule's word or pattern matches a NUL, so nothing runs from one value into
+        the next)."""
+        if self._values_f is None:
+            self._values_f = "\0".join(a[3] for a in self.attributes)
+        return self._values_f
 
     def attribute(self, keys: frozenset[str]) -> tuple[str, str] | None:
         """The first (key, value) whose folded key is in ``keys`` and whose value is not empty."""

@@ -71,6 +71,8 @@ class CccAbolishedMarkRule:
                 span = self._find(text_f)
                 if span is not None:
                     return self._flag(field, text, *span)
+        if not ctx.attributes or self._find(ctx.attribute_values_f) is None:
+            return None  # the usual case, in one scan; the loop below says which attribute
         for key, _, value, value_f in ctx.attributes:
             span = self._find(value_f)
             if span is not None:

@@ -170,7 +170,7 @@ class CccScanner:
                 mentioned = bool(answer) and answer not in self._negative_values
         if not mentioned and ctx.attributes:
             # All values in one scan; NUL keeps one value's end from negating the next's start.
-            mentioned = self.mentions("\0".join(a[3] for a in ctx.attributes))
+            mentioned = self.mentions(ctx.attribute_values_f)
         if not mentioned and any(image.ccc_mark for image in ctx.context.images):
             mentioned = True  # the CCC mark printed on the product photo
         mentions: list[tuple[int, int, int, str]] = []
