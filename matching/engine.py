@@ -7,6 +7,7 @@ copies ``result.category`` onto it if it wants to).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,10 @@ class Matcher:
             (c.id if c else None): tuple(r for r in self._rules if _applies(r, c))
             for c in (None, *catalogue.categories)
         }
+        # Their check methods, bound once rather than looked up per rule per listing.
+        self._checks_for: dict[str | None, tuple[Callable[[ListingView], Flag | None], ...]] = {
+            key: tuple(r.check for r in rules) for key, rules in self._rules_for.items()
+        }
         self._risk = rules.risk
         self._unflagged = RiskScore(0, rules.risk.default_threshold)
         self._keywords = WordFinder({kw: c for c in catalogue.categories for kw in c.keywords})
@@ -83,8 +88,8 @@ class Matcher:
         category = self._categorize(title_f, _text(listing.search_keyword))
         ctx = ListingView(listing, category, title, title_f, context or EMPTY_CONTEXT)
         flags = ctx.flags
-        for rule in self._rules_for[category.id if category else None]:
-            flag = rule.check(ctx)
+        for check in self._checks_for[category.id if category else None]:
+            flag = check(ctx)
             if flag is not None:
                 flags.append(flag)
         if len(flags) > 1:
