@@ -6,7 +6,9 @@ listings in the SQLite store, under concurrent requests from a load tool on loop
 Goal (issue 6): queue p95 <= 100 ms. The server is ``create_app`` under uvicorn in its own
 process (one worker, as ``marketguard serve`` runs it), signed in with an API token. The load
 tool is ``wrk`` when installed, else the asyncio/httpx generator of ``bench.feed_latency`` in a
-child process. Baseline in the same run: ``GET /healthz`` under the same load.
+child process. Baseline in the same run: ``GET /healthz`` under the same load. Totals are
+counted on every request (``MG_BENCH_QUEUE_COUNT_TTL=0``, the default here) unless a cache
+time is given, so the figures are the queries' own.
 
 Targets: the first page, a filtered page, a full-text search (trigram index) and a short
 (two-character) search, a page 90% deep by keyset cursor, and for comparison the JSON queue 90%
