@@ -1,7 +1,8 @@
 """The matching engine: one listing in, its catalogue category and explained flags out.
 
 Pure by design: ``Matcher.load`` reads the YAML files once; ``match`` and ``categorize`` do no
-file or network I/O, keep no state between calls and never write to the listing (the caller
+file or network I/O, keep no state between calls that could change a result (only caches of
+what is derived from the rules and the context) and never write to the listing (the caller
 copies ``result.category`` onto it if it wants to).
 """
 
@@ -40,6 +41,9 @@ class MatchResult:
         return self.flags[0].severity if self.flags else ""
 
 
+_Checks = tuple[Callable[[ListingView], Flag | None], ...]
+
+
 class Matcher:
     def __init__(self, catalogue: Catalogue, rules: RuleBook) -> None:
         self.catalogue = catalogue
@@ -52,10 +56,15 @@ class Matcher:
             (c.id if c else None): tuple(r for r in self._rules if _applies(r, c))
             for c in (None, *catalogue.categories)
         }
-        # Their check methods, bound once rather than looked up per rule per listing.
-        self._checks_for: dict[str | None, tuple[Callable[[ListingView], Flag | None], ...]] = {
-            key: tuple(r.check for r in rules) for key, rules in self._rules_for.items()
-        }
+        # Rules that need a part of the MatchContext (registry, peer prices, images ...) are
+        # left out the same way when it is missing: a text-only pass has none of those.
+        self._context_gated = tuple(r for r in self._rules if hasattr(r, "applies_with"))
+        # Per context shape (which of those rules apply): per category, the check methods,
+        # bound once rather than looked up per rule per listing.
+        self._checks_by_shape: dict[tuple[bool, ...], dict[str | None, _Checks]] = {}
+        # The last context seen and its shape, as one tuple (read and replaced atomically):
+        # a pass usually hands the same context to every listing.
+        self._last_shape: tuple[MatchContext | None, tuple[bool, ...]] = (None, ())
         self._risk = rules.risk
         self._unflagged = RiskScore(0, rules.risk.default_threshold)
         self._keywords = WordFinder({kw: c for c in catalogue.categories for kw in c.keywords})
@@ -86,9 +95,10 @@ class Matcher:
         title = _text(listing.title)
         title_f = fold_width(title)
         category = self._categorize(title_f, _text(listing.search_keyword))
-        ctx = ListingView(listing, category, title, title_f, context or EMPTY_CONTEXT)
+        context = context or EMPTY_CONTEXT
+        ctx = ListingView(listing, category, title, title_f, context)
         flags = ctx.flags
-        for check in self._checks_for[category.id if category else None]:
+        for check in self._checks(context)[category.id if category else None]:
             flag = check(ctx)
             if flag is not None:
                 flags.append(flag)
@@ -100,6 +110,23 @@ class Matcher:
             risk=self._risk.score(flags, category) if flags else self._no_risk(category),
             warnings=input_warnings(listing),
         )
+
+    def _checks(self, context: MatchContext) -> dict[str | None, _Checks]:
+        last = self._last_shape
+        if last[0] is context:
+            shape = last[1]
+        else:
+            shape = tuple(bool(r.applies_with(context)) for r in self._context_gated)  # type: ignore
+            self._last_shape = (context, shape)
+        table = self._checks_by_shape.get(shape)
+        if table is None:
+            left_out = {id(r) for r, ok in zip(self._context_gated, shape, strict=True) if not ok}
+            table = {
+                key: tuple(r.check for r in rules if id(r) not in left_out)
+                for key, rules in self._rules_for.items()
+            }
+            self._checks_by_shape[shape] = table
+        return table
 
     def _no_risk(self, category: Category | None) -> RiskScore:
         if category is None or category.risk_threshold is None:

@@ -7,11 +7,18 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from marketguard.models import Listing
+from marketguard.models import SEVERITY_ORDER, Flag, Listing
 from matching import Matcher
 from matching.benchmark import sample_listings
-from matching.context import CertificateRecord, CertificateRegistry, MatchContext
+from matching.context import (
+    EMPTY_CONTEXT,
+    CertificateRecord,
+    CertificateRegistry,
+    ImageSignal,
+    MatchContext,
+)
 from matching.rules.base import CHINA_TIME, ListingView, crawl_day
+from matching.text import fold_width
 
 CRAWLED = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -56,16 +63,40 @@ def test_a_rule_left_out_for_a_category_never_fires_there(
     assert skipped > 0
 
 
+def _every_rule(matcher: Matcher, listing: Listing, context: MatchContext | None) -> list[Flag]:
+    """The flags with no rule left out: every rule's check, in rule-book order."""
+    title = listing.title
+    category = matcher.categorize(listing)
+    view = ListingView(listing, category, title, fold_width(title), context or EMPTY_CONTEXT)
+    for rule in matcher.rules.rules:
+        flag = rule.check(view)
+        if flag is not None:
+            view.flags.append(flag)
+    return sorted(view.flags, key=lambda f: -SEVERITY_ORDER[f.severity])
+
+
 def test_results_equal_running_every_rule(
     matcher: Matcher, listings: list[Listing], context: MatchContext
 ) -> None:
-    every = Matcher.load()
-    every._checks_for = {key: tuple(r.check for r in every._rules) for key in every._checks_for}
-    assert any(len(r) < len(matcher._rules) for r in matcher._rules_for.values())
-    for ctx in (None, context):
+    assert any(len(r) < len(matcher.rules.rules) for r in matcher._rules_for.values())
+    with_images = context.for_listing(
+        images=[ImageSignal("http://i/1.jpg", shared_with_sellers=frozenset({"x:1", "x:2"}))]
+    )
+    for ctx in (None, context, with_images, None):
         for listing in listings:
-            fast, slow = matcher.match(listing, ctx), every.match(listing, ctx)
-            assert (fast.category, fast.flags, fast.risk) == (slow.category, slow.flags, slow.risk)
+            assert matcher.match(listing, ctx).flags == _every_rule(matcher, listing, ctx)
+
+
+def test_a_rule_left_out_for_a_missing_context_part_never_fires(
+    matcher: Matcher, listings: list[Listing]
+) -> None:
+    gated = [r for r in matcher.rules.rules if hasattr(r, "applies_with")]
+    assert {r.rule_id for r in gated} >= {"CCC_CERT_NOT_FOUND", "IMAGE_SHARED_ACROSS_SHOPS"}
+    for rule in gated:
+        assert not rule.applies_with(EMPTY_CONTEXT)
+        for listing in listings:
+            view = ListingView(listing, matcher.categorize(listing), listing.title, listing.title)
+            assert rule.check(view) is None, rule.rule_id
 
 
 def test_abolished_mark_in_one_attribute_does_not_run_into_the_next(matcher: Matcher) -> None:

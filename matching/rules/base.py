@@ -207,7 +207,10 @@ class Rule(Protocol):
 
 # A rule may also offer ``applies_to(category: Category | None) -> bool``: False promises that
 # check() returns None for every listing of that category (None: no category), so the engine
-# leaves the rule out for those listings before any text work. check() keeps its own guard.
+# leaves the rule out for those listings before any text work. Likewise
+# ``applies_with(context: MatchContext) -> bool``: False promises None for every listing matched
+# with that context (the registry, peer prices or images it needs are missing). check() keeps
+# its own guards.
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rapidfuzz import fuzz
 
 from marketguard.models import Flag
+from matching.context import MatchContext
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner, CertNumber
 from matching.rules.ccc_registry import (
@@ -48,6 +49,9 @@ class CccCertMismatchRule:
         self.checks = checks
         self.holder_similarity = holder_similarity
         self.min_model_chars = min_model_chars
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.registry)
 
     def check(self, ctx: ListingView) -> Flag | None:
         for number, record in registry_hits(ctx, self.scanner):

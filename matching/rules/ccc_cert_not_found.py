@@ -7,6 +7,7 @@ a certificate issued after the import is "not found" until the next import, henc
 from __future__ import annotations
 
 from marketguard.models import Flag
+from matching.context import MatchContext
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.rules.ccc_registry import registry_hits
@@ -24,6 +25,9 @@ class CccCertNotFoundRule:
     def __init__(self, text: RuleText, scanner: CccScanner) -> None:
         self.text = text
         self.scanner = scanner
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.registry)
 
     def check(self, ctx: ListingView) -> Flag | None:
         for number, record in registry_hits(ctx, self.scanner):

@@ -7,7 +7,7 @@ counts as expired. Which statuses flag comes from rules.yaml.
 from __future__ import annotations
 
 from marketguard.models import Flag
-from matching.context import CERTIFICATE_STATUSES
+from matching.context import CERTIFICATE_STATUSES, MatchContext
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.rules.ccc_certificate import CccScanner
 from matching.rules.ccc_registry import registry_hits
@@ -28,6 +28,9 @@ class CccCertStatusRule:
         self.text = text
         self.scanner = scanner
         self.statuses = statuses
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.registry)
 
     def check(self, ctx: ListingView) -> Flag | None:
         day = ctx.crawl_date

@@ -13,7 +13,7 @@ list means "not known", not "nobody".
 from __future__ import annotations
 
 from marketguard.models import Flag
-from matching.context import brand_key, seller_key
+from matching.context import MatchContext, brand_key, seller_key
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
 
@@ -43,6 +43,9 @@ class ImageOfficialReusedRule:
         self.colour_tolerance = colour_tolerance  # read by the image side when it searches
         self.snippet = snippet
         self.flag_without_authorised_list = flag_without_authorised_list
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.images)
 
     def check(self, ctx: ListingView) -> Flag | None:
         images = ctx.context.images

@@ -17,7 +17,7 @@ radius up to which the band lookup in SQLite is exact.
 from __future__ import annotations
 
 from marketguard.models import Flag
-from matching.context import seller_key
+from matching.context import MatchContext, seller_key
 from matching.hash_search import MAX_BAND_RADIUS
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
@@ -49,6 +49,9 @@ class ImageSharedAcrossShopsRule:
         self.min_shops = min_shops
         self.snippet = snippet
         self.count_greyscale = count_greyscale  # read by the image side when it records
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.images)
 
     def check(self, ctx: ListingView) -> Flag | None:
         images = ctx.context.images

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from marketguard.models import Flag
 from matching.catalogue import Category
+from matching.context import MatchContext
 from matching.rules.base import ListingView, RuleText, Shared
 from matching.yaml_schema import Node
 
@@ -45,6 +46,9 @@ class PriceOutlierPeersRule:
 
     def applies_to(self, category: Category | None) -> bool:
         return category is not None
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return context.peer_prices is not None
 
     def check(self, ctx: ListingView) -> Flag | None:
         peers = ctx.context.peer_prices

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from marketguard.models import Flag
-from matching.context import SellerLink, seller_key
+from matching.context import MatchContext, SellerLink, seller_key
 from matching.rules.base import ListingView, RuleText
 from matching.text import WordFinder
 
@@ -72,6 +72,9 @@ class SellerRepeatOffenderRule:
     def __init__(self, text: RuleText) -> None:
         self.text = text
 
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.repeat_offenders)
+
     def check(self, ctx: ListingView) -> Flag | None:
         seller = ctx.listing.seller
         offenders = ctx.context.repeat_offenders
@@ -109,6 +112,9 @@ class SellerNetworkRule:
         self.kinds = kinds
         self.min_other_shops = min_other_shops
         self.min_shared_images = min_shared_images
+
+    def applies_with(self, context: MatchContext) -> bool:
+        return bool(context.seller_links)
 
     def check(self, ctx: ListingView) -> Flag | None:
         seller = ctx.listing.seller
