@@ -2,6 +2,8 @@
 
     python -m bench [crawl|screenshots|verify|text|es_bulk|images|image_refs|js|extraction|feed|
                      queue] ...
+    python -m bench capture_profile   (not in the default set: one capture's time and CPU by
+                                       step and by process)
 
 Results are printed and written to bench/results/*.json.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    capture_profile,
     crawl_pass,
     es_bulk,
     extraction,
@@ -45,6 +48,8 @@ def main(argv: list[str]) -> None:
         print(crawl_pass.report(crawl_pass.run()), flush=True)
     if "screenshots" in which:
         print(screenshots.report(screenshots.run()), flush=True)
+    if "capture_profile" in which:  # where a capture's wall time and CPU go
+        print(capture_profile.report(capture_profile.run()), flush=True)
     if "verify" in which:  # evidence verify, MB hashed per second vs sha256sum
         print(verify_speed.report(verify_speed.run()), flush=True)
     if "images" in which:
