@@ -6,7 +6,8 @@ Environment variables (all optional):
 - ``MARKETGUARD_CHROMIUM``: the Chromium executable; default ``/usr/bin/chromium`` (Debian's).
   Playwright's own browser download is never used.
 - ``MARKETGUARD_CATALOGUE`` / ``MARKETGUARD_RULES``: YAML files replacing the bundled ones.
-- ``MARKETGUARD_CAPTURE_CONCURRENCY``: browser pages captured at once; default 2.
+- ``MARKETGUARD_CAPTURE_CONCURRENCY``: browser pages captured at once; default 2 (chosen from
+  measurements on the 2-core machine: docs/benchmarks.md, "Evidence captures").
 - ``MARKETGUARD_INVESTIGATORS``: the two investigators named in extraction records,
   comma-separated (the first is the capture's operator). ``MARKETGUARD_CASE_ID``: case number
   stamped on captures. ``MARKETGUARD_TSA_URL`` / ``MARKETGUARD_TSA_CA``: RFC 3161 timestamp
