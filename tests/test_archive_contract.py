@@ -25,18 +25,14 @@ from evidence.archive.elasticsearch import ElasticsearchArchive
 from evidence.archive.sqlite import SqliteArchive
 from evidence.ledger import LedgerConflictError, next_entry
 from marketguard.models import (
-    Artifact,
-    Evidence,
-    Flag,
     Listing,
     PageError,
     Review,
     Seller,
-    utcnow,
 )
+from tests.archive_samples import T0, flag, make_evidence, make_listing
 from tests.conftest import REAL_ES_URL, osmem_client
 
-T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
 REAL_ES = REAL_ES_URL
 BACKENDS = ["sqlite", "osmem", *(["elasticsearch"] if REAL_ES else [])]
 
@@ -78,60 +74,6 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     request.addfinalizer(cleanup)
     return ElasticsearchArchive(
         client, spool_dir=tmp_path / "spool", prefix=prefix, owns_client=True
-    )
-
-
-def make_listing(n: int, *, seconds: int | None = None, **fields: object) -> Listing:
-    listing = Listing(
-        platform="shop",
-        listing_id=str(n),
-        url=f"https://shop.example/item/{n}",
-        title=f"65W 快充充电器 {n}",
-        price=Decimal("19.90"),
-        seller=Seller(seller_id=f"s{n % 7}", name=f"数码店{n % 7}", location="广东 深圳"),
-        attributes={"品牌": "无", "3C认证": "无"},
-        description="全新正品",
-        category="charger",
-        crawled_at=T0 + timedelta(seconds=n if seconds is None else seconds),
-    )
-    for name, value in fields.items():
-        setattr(listing, name, value)
-    return listing
-
-
-def flag(rule_id: str = "CCC_MISSING", severity: str = "high", snippet: str = "无3C") -> Flag:
-    return Flag(
-        rule_id=rule_id,
-        severity=severity,  # type: ignore[arg-type]
-        reason="强制性认证产品未标注 3C 认证",
-        legal_basis="《认证认可条例》第二十七条",
-        snippet=snippet,
-        field="attributes.3C认证",
-    )
-
-
-def make_evidence(archive: Store, listing: Listing, capture_id: str, when: int) -> Evidence:
-    shot = f"PNG bytes of {capture_id}".encode()
-    html = f"<html>{capture_id}</html>".encode()
-    return Evidence(
-        capture_id=capture_id,
-        platform=listing.platform,
-        listing_id=listing.listing_id,
-        url=listing.url,
-        final_url=listing.url + "?from=search",
-        http_status=200,
-        started_at=T0 + timedelta(hours=when),
-        finished_at=T0 + timedelta(hours=when, seconds=4),
-        browser_version="Chromium 131.0.6778.85",
-        user_agent="Mozilla/5.0 test",
-        viewport="1280x800",
-        tool_version="marketguard 0.1.0",
-        artifacts=[
-            Artifact("screenshot", "image/png", archive.put_blob(shot), len(shot)),
-            Artifact("html", "text/html", archive.put_blob(html), len(html), listing.url),
-        ],
-        errors=["image https://img.example/1.jpg: not an image"],
-        case_id="CASE-1" if when % 2 else "",
     )
 
 

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,71 +23,9 @@ import pytest
 from evidence.archive import open_archive
 from evidence.archive.base import QueueFilter
 from evidence.archive.sqlite import SCHEMA_VERSION, SqliteArchive
-from marketguard.models import (
-    Artifact,
-    Evidence,
-    Flag,
-    Listing,
-    Review,
-    Seller,
-    utcnow,
-)
+from marketguard.models import Review
+from tests.archive_samples import flag, make_evidence, make_listing
 from tests.conftest import REPO_ROOT
-
-T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
-
-
-def make_listing(n: int, *, seconds: int | None = None, **fields: object) -> Listing:
-    listing = Listing(
-        platform="shop",
-        listing_id=str(n),
-        url=f"https://shop.example/item/{n}",
-        title=f"65W 快充充电器 {n}",
-        price=Decimal("19.90"),
-        seller=Seller(seller_id=f"s{n % 7}", name=f"数码店{n % 7}", location="广东 深圳"),
-        attributes={"品牌": "无", "3C认证": "无"},
-        description="全新正品",
-        category="charger",
-        crawled_at=T0 + timedelta(seconds=n if seconds is None else seconds),
-    )
-    for name, value in fields.items():
-        setattr(listing, name, value)
-    return listing
-
-
-def flag(rule_id: str = "CCC_MISSING", severity: str = "high", snippet: str = "无3C") -> Flag:
-    return Flag(
-        rule_id=rule_id,
-        severity=severity,  # type: ignore[arg-type]
-        reason="强制性认证产品未标注 3C 认证",
-        legal_basis="《认证认可条例》第二十七条",
-        snippet=snippet,
-        field="attributes.3C认证",
-    )
-
-
-def make_evidence(archive: SqliteArchive, listing: Listing, capture_id: str, when: int) -> Evidence:
-    shot = f"PNG bytes of {capture_id}".encode()
-    html = f"<html>{capture_id}</html>".encode()
-    return Evidence(
-        capture_id=capture_id,
-        platform=listing.platform,
-        listing_id=listing.listing_id,
-        url=listing.url,
-        final_url=listing.url + "?from=search",
-        http_status=200,
-        started_at=T0 + timedelta(hours=when),
-        finished_at=T0 + timedelta(hours=when, seconds=4),
-        browser_version="Chromium 131.0.6778.85",
-        user_agent="Mozilla/5.0 test",
-        viewport="1280x800",
-        tool_version="marketguard 0.1.0",
-        artifacts=[
-            Artifact("screenshot", "image/png", archive.put_blob(shot), len(shot)),
-            Artifact("html", "text/html", archive.put_blob(html), len(html), listing.url),
-        ],
-        errors=["image https://img.example/1.jpg: not an image"],
-    )
 
 
 @pytest.fixture
