@@ -48,6 +48,7 @@ class RiskScore:
 
 
 NO_RISK = RiskScore(score=0, threshold=DEFAULT_THRESHOLD)
+_MAX_CACHED_SCORES = 4096  # flag combinations kept per model; bounds memory on odd input
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,11 @@ class RiskModel:
     severity_points: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_POINTS))
     rule_points: dict[str, int] = field(default_factory=dict)
     default_threshold: int = DEFAULT_THRESHOLD
+    # Scores of flag sets seen before, by threshold and (rule id, severity) of each flag: the
+    # score depends on nothing else, and a pass meets the same few combinations again and again.
+    _scores: dict[tuple[object, ...], RiskScore] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def points(self, flag: Flag) -> int:
         points = self.rule_points.get(flag.rule_id)
@@ -70,6 +76,15 @@ class RiskModel:
             flag = flags[0]
             points = min(self.points(flag), 100)
             return RiskScore(points, threshold, ((flag.rule_id, points),))
+        key = (threshold, *[(flag.rule_id, flag.severity) for flag in flags])
+        score = self._scores.get(key)
+        if score is None:
+            score = self._score_many(flags, threshold)
+            if len(self._scores) < _MAX_CACHED_SCORES:
+                self._scores[key] = score
+        return score
+
+    def _score_many(self, flags: Sequence[Flag], threshold: int) -> RiskScore:
         best: dict[str, int] = {}
         rule_points, severity_points = self.rule_points, self.severity_points
         for flag in flags:
