@@ -43,11 +43,12 @@ class RuleText:
         return Flag(
             rule_id=self.rule_id,
             severity=self.severity,
-            reason=self.reason.format(**values),
+            # format_map: the same text as format(**values), without copying the values again
+            reason=self.reason.format_map(values),
             legal_basis=self.legal_basis,
             snippet=snippet,
             field=field,
-            reason_en=self.reason_en.format(**(values | en) if en else values),
+            reason_en=self.reason_en.format_map(values | en if en else values),
         )
 
 
