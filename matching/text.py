@@ -105,7 +105,7 @@ class WordFinder(Generic[T]):
     position, so a longer false friend ("高仿真") shadows the word it contains ("高仿").
     """
 
-    __slots__ = ("_edges", "_key_of", "_pattern", "_values")
+    __slots__ = ("_edges", "_key_of", "_pattern", "_spellings", "_values")
 
     def __init__(self, words: Mapping[str, T]) -> None:
         self._values: dict[str, T] = {}
@@ -120,6 +120,11 @@ class WordFinder(Generic[T]):
             self._edges[key] = (_edge_class(folded[0]), _edge_class(folded[-1]))
             for spelling in _case_variants(folded):
                 self._key_of[spelling] = key
+        # One look-up per hit: spelling -> (key, left edge, right edge, value).
+        self._spellings: dict[str, tuple[str, str, str, T]] = {
+            spelling: (key, *self._edges[key], self._values[key])
+            for spelling, key in self._key_of.items()
+        }
         spellings = sorted(self._key_of, key=lambda w: (-len(w), w))
         # An empty vocabulary must match nothing ("(?!)"), not everything ("").
         self._pattern = re.compile("|".join(map(re.escape, spellings)) or "(?!)")
@@ -136,16 +141,17 @@ class WordFinder(Generic[T]):
 
     def _hits(self, text: str, m: re.Match[str] | None, end_limit: int) -> Iterator[Hit[T]]:
         search = self._pattern.search
+        spellings = self._spellings
+        size = len(text)
         while m is not None:
             start, end = m.span()
-            key = self._key_of[m.group()]
-            left, right = self._edges[key]
+            key, left, right, value = spellings[m.group()]
             if (left and start > 0 and _same_class(text[start - 1], left)) or (
-                right and end < len(text) and _same_class(text[end], right)
+                right and end < size and _same_class(text[end], right)
             ):
                 m = search(text, start + 1, end_limit)  # inside a longer ASCII run
                 continue
-            yield Hit(start, end, key, self._values[key])
+            yield Hit(start, end, key, value)
             m = search(text, end, end_limit)
 
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> Hit[T] | None:
