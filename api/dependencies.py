@@ -1,4 +1,7 @@
-"""What routes receive by injection: the store and the page renderer of the running app."""
+"""What routes receive by injection: the store and the page renderer of the running app.
+
+Dependencies that only read ``app.state`` are ``async def``: FastAPI runs a plain ``def``
+dependency in the threadpool, one thread hop each per request for a dictionary lookup."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from fastapi.templating import Jinja2Templates
 from evidence.archive.base import Archive
 
 
-def get_archive(request: Request) -> Archive:
+async def get_archive(request: Request) -> Archive:
     archive: Archive = request.app.state.archive
     return archive
 
 
-def get_templates(request: Request) -> Jinja2Templates:
+async def get_templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
 

@@ -26,12 +26,13 @@ from api.schemas import (
     ReviewOut,
 )
 from api.templating import listing_path
-from evidence.archive.base import ListingRecord, UnknownListingError
+from evidence.archive.base import FlaggedRow, ListingRecord, UnknownListingError
 
 router = APIRouter()
 
 MAX_OFFSET = 50_000_000  # beyond any real queue; keeps OFFSET inside SQLite's integers
 NOT_FOUND = {404: {"description": "No such listing"}}
+_ROW_FIELDS = tuple(field.name for field in dataclasses.fields(FlaggedRow))
 
 
 @router.get("/api/flagged", response_model=FlaggedPageOut, tags=["queue"])
@@ -69,7 +70,10 @@ def flagged(
         next=rows[-1].cursor if len(rows) == limit else None,
         items=[
             FlaggedItemOut(
-                **dataclasses.asdict(row), detail_url=listing_path(row.platform, row.listing_id)
+                # shallow: asdict deep-copies every value (half the request's CPU) and the
+                # model copies the one list (rule_ids) anyway
+                **{name: getattr(row, name) for name in _ROW_FIELDS},
+                detail_url=listing_path(row.platform, row.listing_id),
             )
             for row in rows
         ],

@@ -34,7 +34,7 @@ class LoginRequired(Exception):
     """No valid session or token: pages redirect to /login, the API answers 401."""
 
 
-def get_workspace(request: Request) -> WorkspaceDb:
+async def get_workspace(request: Request) -> WorkspaceDb:  # no I/O: no thread hop
     db: WorkspaceDb = request.app.state.workspace
     return db
 
