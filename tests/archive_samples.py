@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from evidence.archive.base import Archive
@@ -62,4 +62,31 @@ def make_evidence(archive: Archive, listing: Listing, capture_id: str, when: int
         ],
         errors=["image https://img.example/1.jpg: not an image"],
         case_id="CASE-1" if when % 2 else "",
+    )
+
+
+W0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
+
+
+def shop_listing(
+    n: int,
+    title: str,
+    *,
+    platform: str = "shop",
+    seller: str = "s1",
+    location: str = "广东 深圳",
+    category: str = "charger",
+    day: int = 0,
+    description: str = "",
+) -> Listing:
+    return Listing(
+        platform=platform,
+        listing_id=str(n),
+        url=f"https://{platform}.example/item/{n}",
+        title=title,
+        price=Decimal("10"),
+        seller=Seller(seller, f"店铺{seller}", location=location),
+        category=category,
+        description=description,
+        crawled_at=W0 + timedelta(days=day, minutes=n),
     )

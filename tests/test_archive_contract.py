@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,12 +25,10 @@ from evidence.archive.elasticsearch import ElasticsearchArchive
 from evidence.archive.sqlite import SqliteArchive
 from evidence.ledger import LedgerConflictError, next_entry
 from marketguard.models import (
-    Listing,
     PageError,
     Review,
-    Seller,
 )
-from tests.archive_samples import T0, flag, make_evidence, make_listing
+from tests.archive_samples import T0, W0, flag, make_evidence, make_listing, shop_listing
 from tests.conftest import REAL_ES_URL, osmem_client
 
 REAL_ES = REAL_ES_URL
@@ -559,33 +557,6 @@ def test_the_risk_score_orders_the_queue_and_confirmed_sellers_are_listed(archiv
 
 
 # --- the review workspace's queue: filters, text, keyset pages, seller history, statistics ----
-W0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
-
-
-def shop_listing(
-    n: int,
-    title: str,
-    *,
-    platform: str = "shop",
-    seller: str = "s1",
-    location: str = "广东 深圳",
-    category: str = "charger",
-    day: int = 0,
-    description: str = "",
-) -> Listing:
-    return Listing(
-        platform=platform,
-        listing_id=str(n),
-        url=f"https://{platform}.example/item/{n}",
-        title=title,
-        price=Decimal("10"),
-        seller=Seller(seller, f"店铺{seller}", location=location),
-        category=category,
-        description=description,
-        crawled_at=W0 + timedelta(days=day, minutes=n),
-    )
-
-
 @pytest.fixture
 def workspace_store(archive: Store) -> Store:
     archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)

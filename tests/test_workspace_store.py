@@ -5,41 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from evidence.archive.base import QueueFilter
 from evidence.archive.sqlite import SqliteArchive
-from marketguard.models import Flag, Listing, Review, Seller
-
-T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
-
-
-def make(
-    n: int,
-    title: str,
-    *,
-    platform: str = "shop",
-    seller: str = "s1",
-    location: str = "广东 深圳",
-    category: str = "charger",
-    day: int = 0,
-    description: str = "",
-) -> Listing:
-    return Listing(
-        platform=platform,
-        listing_id=str(n),
-        url=f"https://{platform}.example/item/{n}",
-        title=title,
-        price=Decimal("10"),
-        seller=Seller(seller, f"店铺{seller}", location=location),
-        category=category,
-        description=description,
-        crawled_at=T0 + timedelta(days=day, minutes=n),
-    )
+from marketguard.models import Flag, Review
+from tests.archive_samples import W0, shop_listing
 
 
 def flag(rule: str = "CCC_MISSING", severity: str = "high") -> Flag:
@@ -49,9 +23,9 @@ def flag(rule: str = "CCC_MISSING", severity: str = "high") -> Flag:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteArchive]:
     archive = SqliteArchive(tmp_path)
-    archive.save_listing(make(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
+    archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
     archive.save_listing(
-        make(
+        shop_listing(
             2,
             "移动电源 20000mAh",
             platform="mall",
@@ -64,13 +38,13 @@ def store(tmp_path: Path) -> Iterator[SqliteArchive]:
         risk_score=60,
     )
     archive.save_listing(
-        make(
+        shop_listing(
             3, "童车 Stroller 折叠", seller="s2", location="广东 广州", category="stroller", day=8
         ),
         [flag("COUNTERFEIT_WORDING", "low"), flag("PRICE_TOO_LOW", "medium")],
         risk_score=40,
     )
-    archive.save_listing(make(4, "正规充电器"), [])  # same seller, not flagged
+    archive.save_listing(shop_listing(4, "正规充电器"), [])  # same seller, not flagged
     archive.add_review(Review("shop", "1", "confirmed", "王五"))
     yield archive
     archive.close()
@@ -85,8 +59,8 @@ def test_filters_by_platform_region_and_first_seen(store: SqliteArchive) -> None
     assert ids(store, region="广东") == ["1", "3"]
     assert ids(store, region="广东 广") == ["3"]
     assert ids(store, region="%") == []  # a wildcard is a character, not a pattern
-    assert ids(store, found_from=T0 + timedelta(days=7)) == ["2", "3"]
-    assert ids(store, found_to=T0 + timedelta(days=7)) == ["1"]
+    assert ids(store, found_from=W0 + timedelta(days=7)) == ["2", "3"]
+    assert ids(store, found_to=W0 + timedelta(days=7)) == ["1"]
     assert ids(store, rule_id="PRICE_TOO_LOW", region="浙江") == ["2"]
     assert store.count_flagged(QueueFilter(rule_id="PRICE_TOO_LOW", platform="shop")) == 1
 
@@ -104,7 +78,7 @@ def test_text_search_finds_title_seller_and_description(store: SqliteArchive) ->
 
 
 def test_search_follows_a_new_version(store: SqliteArchive) -> None:
-    store.save_listing(make(1, "车载点烟器"), [flag()], risk_score=90)
+    store.save_listing(shop_listing(1, "车载点烟器"), [flag()], risk_score=90)
     assert ids(store, text="快充充电") == []
     assert ids(store, text="点烟器") == ["1"]
 
@@ -113,7 +87,7 @@ def test_keyset_paging_gives_the_same_rows_as_offset(tmp_path: Path) -> None:
     with SqliteArchive(tmp_path / "many") as archive, archive.batch():
         for n in range(1, 121):
             # ties on score and time: the order must still be total
-            archive.save_listing(make(n, f"商品{n}"), [flag()], risk_score=n % 5 * 10)
+            archive.save_listing(shop_listing(n, f"商品{n}"), [flag()], risk_score=n % 5 * 10)
     with SqliteArchive(tmp_path / "many") as archive:
         by_offset = [
             r.listing_id
@@ -163,7 +137,7 @@ def test_queue_stats_count_by_each_dimension(store: SqliteArchive) -> None:
 
 def test_an_older_store_gains_seller_ids_and_the_search_index(tmp_path: Path) -> None:
     with SqliteArchive(tmp_path) as archive:
-        archive.save_listing(make(1, "65W 快充充电器"), [flag()])
+        archive.save_listing(shop_listing(1, "65W 快充充电器"), [flag()])
     db = sqlite3.connect(tmp_path / "marketguard.db")
     with db:  # as MarketGuard with schema 4 left it
         db.execute("DROP TABLE listings_fts")
