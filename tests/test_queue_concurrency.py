@@ -15,8 +15,9 @@ from evidence.archive import sqlite as sqlite_store
 from evidence.archive.base import QueueFilter
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.models import Review
+from tests.archive_samples import shop_listing
 from tests.test_api import client, store, workspace  # noqa: F401
-from tests.test_workspace_store import flag, make
+from tests.test_workspace_store import flag
 
 # ruff: noqa: F811  (pytest fixtures imported from test_api and used as arguments)
 
@@ -29,7 +30,9 @@ def forty(tmp_path: Path) -> SqliteArchive:
             region = "广东 深圳" if n % 2 else "浙江 义乌"
             title = f"{'插座 排插' if n % 4 == 0 else '移动电源'} 第{n}号"
             archive.save_listing(
-                make(n, title, location=region, category="charger" if n % 3 else "power_bank"),
+                shop_listing(
+                    n, title, location=region, category="charger" if n % 3 else "power_bank"
+                ),
                 [flag("CCC_MISSING") if n % 5 else flag("PRICE_TOO_LOW", "medium")],
                 risk_score=n,
             )
@@ -71,7 +74,7 @@ def test_other_threads_read_beside_a_batch_and_see_it_once_committed(
 ) -> None:
     with ThreadPoolExecutor(max_workers=1) as other:
         with forty.batch():
-            forty.save_listing(make(99, "新上架 移动电源"), [flag()], risk_score=100)
+            forty.save_listing(shop_listing(99, "新上架 移动电源"), [flag()], risk_score=100)
             # the batch's own thread sees its uncommitted write...
             assert forty.flagged(QueueFilter(limit=1))[0].listing_id == "99"
             # ...another thread reads the committed state at once instead of waiting for the
