@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.templating import Jinja2Templates
 
-from evidence.archive.base import Archive
+from evidence.archive.base import Archive, ListingRecord
 
 
 async def get_archive(request: Request) -> Archive:
@@ -21,6 +21,14 @@ async def get_archive(request: Request) -> Archive:
 async def get_templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
+
+
+def listing_or_404(archive: Archive, platform: str, listing_id: str) -> ListingRecord:
+    """The stored listing, or the JSON API's and the forms' 404 naming it."""
+    record = archive.get_listing(platform, listing_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    return record
 
 
 ArchiveDep = Annotated[Archive, Depends(get_archive)]

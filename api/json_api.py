@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.decisions import decide
-from api.dependencies import ArchiveDep
+from api.dependencies import ArchiveDep, listing_or_404
 from api.queue_params import QueueParamsDep
 from api.schemas import (
     EvidenceOut,
@@ -99,9 +99,7 @@ def facets(user: ReviewerUser, archive: ArchiveDep) -> FacetsOut:
 def listing_detail(
     platform: str, listing_id: str, user: ReviewerUser, archive: ArchiveDep
 ) -> ListingDetailOut:
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    record = listing_or_404(archive, platform, listing_id)
     return detail_out(record)
 
 
@@ -123,9 +121,7 @@ def add_review(
 ) -> ReviewOut:
     """Record a decision: ``confirmed`` (违法属实) or ``dismissed`` (驳回, reason required).
     The reviewer recorded is the signed-in account."""
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    record = listing_or_404(archive, platform, listing_id)
     try:
         decide(archive, workspace, user.name, record, body.decision, body.reason)
         count_cache.invalidate(request.app.state)

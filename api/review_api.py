@@ -15,7 +15,7 @@ from api import count_cache
 from api.accounts import audit
 from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.decisions import DecisionError, bulk_decide, decide, rechecks
-from api.dependencies import ArchiveDep
+from api.dependencies import ArchiveDep, listing_or_404
 from api.evidence_check import check_capture, record_check
 from api.i18n import label
 from api.pages import SELLER_HISTORY, _risk_model, listing_images, seller_listings
@@ -41,7 +41,7 @@ from api.schemas import FlagOut
 from api.spreadsheets import XLSX, content_disposition, workbook
 from api.statistics import DIMENSIONS, statistics
 from api.templating import listing_path
-from evidence.archive.base import Archive, FlaggedRow, ListingRecord, QueueFilter
+from evidence.archive.base import Archive, FlaggedRow, QueueFilter
 
 router = APIRouter()
 NOT_FOUND = {404: {"description": "No such listing or case"}}
@@ -51,13 +51,6 @@ XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "an Excel workbook"
 
 def _zone(request: Request) -> str:
     return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
-
-
-def _record(archive: Archive, platform: str, listing_id: str) -> ListingRecord:
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
-    return record
 
 
 # --- listing context and verification -------------------------------------------------------------
@@ -76,7 +69,7 @@ def listing_context(
 ) -> ListingContextOut:
     """What the detail page shows beside the stored record: the score's parts, the seller's
     other listings, the images with their matches, re-check requests and cases."""
-    record = _record(archive, platform, listing_id)
+    record = listing_or_404(archive, platform, listing_id)
     seller_id = record.listing.seller.seller_id if record.listing.seller else ""
     history = [
         row
@@ -133,7 +126,7 @@ def verify_listing(
 ) -> list[VerifyOut]:
     """Re-hash every file of the listing's captures (newest five) and, when available, run
     ``evidence verify`` for each capture (the sealed ledger chain)."""
-    record = _record(archive, platform, listing_id)
+    record = listing_or_404(archive, platform, listing_id)
     checks = [check_capture(archive, capture) for capture in record.evidence[:5]]
     for check in checks:
         record_check(workspace, user.name, check)
@@ -157,7 +150,7 @@ def add_recheck(
     workspace: WorkspaceDep,
 ) -> RecheckOut:
     """Ask for the listing to be crawled and captured again (复查)."""
-    record = _record(archive, platform, listing_id)
+    record = listing_or_404(archive, platform, listing_id)
     decide(archive, workspace, user.name, record, "recheck", body.reason)
     return RecheckOut.model_validate(
         rechecks(workspace, platform, listing_id, limit=1)[0], from_attributes=True
@@ -310,7 +303,7 @@ def add_case_listing(
 ) -> CaseOut:
     """Add a confirmed listing (422 for one not confirmed); adding it twice changes nothing."""
     _case(workspace, case_id)
-    record = _record(archive, body.platform, body.listing_id)
+    record = listing_or_404(archive, body.platform, body.listing_id)
     try:
         case_store.add_listing(workspace, user.name, case_id, record)
     except case_store.CaseError as exc:

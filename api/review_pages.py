@@ -17,7 +17,7 @@ from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.accounts.users import list_users
 from api.charts import bar_chart, column_chart, share_gauge
 from api.decisions import DecisionError, bulk_decide, decide
-from api.dependencies import ArchiveDep, TemplatesDep
+from api.dependencies import ArchiveDep, TemplatesDep, listing_or_404
 from api.evidence_check import check_capture, record_check
 from api.i18n import label, t
 from api.queue_params import DATE, TEXT_MAX, QueueParamsDep, queue_params
@@ -85,9 +85,7 @@ def recheck_form(
     workspace: WorkspaceDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    record = listing_or_404(archive, platform, listing_id)
     decide(archive, workspace, user.name, record, "recheck", reason)
     return _see_other(f"{listing_path(platform, listing_id)}?reviewed=1#review")
 
@@ -102,9 +100,7 @@ def verify_page(
     workspace: WorkspaceDep,
     templates: TemplatesDep,
 ) -> Response:
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    record = listing_or_404(archive, platform, listing_id)
     checks = [check_capture(archive, capture) for capture in record.evidence[:5]]
     for check in checks:
         record_check(workspace, user.name, check)
@@ -124,9 +120,7 @@ def add_to_case_form(
     templates: TemplatesDep,
     case_id: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    record = archive.get_listing(platform, listing_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no listing {platform}:{listing_id}")
+    record = listing_or_404(archive, platform, listing_id)
     try:
         case_store.add_listing(workspace, user.name, case_id, record)
     except case_store.CaseError as exc:
