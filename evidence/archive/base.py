@@ -6,6 +6,7 @@ interface, so a backend is chosen by configuration and the contract tests are sh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 # LedgerConflictError is re-exported: backends raise it from append_ledger.
 from evidence.ledger import LedgerConflictError as LedgerConflictError
 from evidence.ledger import LedgerEntry
-from marketguard.models import Evidence, Flag, Listing, PageError, Review
+from marketguard.models import SEVERITY_ORDER, Evidence, Flag, Listing, PageError, Review
 
 # Default points per severity when a caller stores flags without a risk score (the same defaults
 # as matching/risk.py; the store does not import matching, data flows the other way).
@@ -38,6 +39,32 @@ def clamp_risk_score(score: int | None, flags: list[Flag]) -> int:
     if score is None or isinstance(score, bool):
         return implied_risk_score(flags)
     return max(0, min(100, int(score)))
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a blob's name
+
+
+def check_flags(flags: list[Flag]) -> None:
+    """What every backend refuses before writing flags."""
+    for flag in flags:
+        if flag.severity not in SEVERITY_ORDER:
+            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
+        if not flag.rule_id:
+            raise ValueError("a flag needs a rule_id")
+
+
+def check_evidence(listing: Listing, evidence: Evidence) -> None:
+    """What every backend refuses before writing a capture with its listing."""
+    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
+        raise ValueError(
+            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
+            f" not {listing.key}"
+        )
+    if not evidence.capture_id:
+        raise ValueError("evidence needs a capture_id")
+    for artifact in evidence.artifacts:
+        if not SHA256_HEX.fullmatch(artifact.sha256):
+            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")
 
 
 class UnknownListingError(LookupError):

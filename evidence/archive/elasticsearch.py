@@ -39,6 +39,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundErro
 from elasticsearch import TransportError as _TransportError
 
 from evidence.archive.base import (
+    SHA256_HEX,
     BlobCorruptedError,
     FlaggedRow,
     LedgerConflictError,
@@ -48,14 +49,13 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    check_evidence,
+    check_flags,
     clamp_risk_score,
 )
 from evidence.archive.es_documents import (
     DESCRIPTION_HEAD,
-    SHA256_HEX,
     canonical,
-    check_evidence,
-    check_flags,
     doc_key,
     flagged_row,
     from_us,

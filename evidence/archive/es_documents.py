@@ -7,17 +7,15 @@ Times go in twice: as text (``ts``, the same fixed-precision UTC form SQLite sto
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from evidence.archive.base import FlaggedRow, PassRecord
 from evidence.ledger import LedgerEntry
-from marketguard.models import SEVERITY_ORDER, Evidence, Flag, Listing
+from marketguard.models import SEVERITY_ORDER
 
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -123,24 +121,3 @@ def pass_record(source: dict[str, Any]) -> PassRecord:
         finished_at=parse(source["finished_at"]) if source.get("finished_at") else None,
         summary=source.get("summary") or {},
     )
-
-
-def check_flags(flags: list[Flag]) -> None:
-    for flag in flags:
-        if flag.severity not in SEVERITY_ORDER:
-            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
-        if not flag.rule_id:
-            raise ValueError("a flag needs a rule_id")
-
-
-def check_evidence(listing: Listing, evidence: Evidence) -> None:
-    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
-        raise ValueError(
-            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
-            f" not {listing.key}"
-        )
-    if not evidence.capture_id:
-        raise ValueError("evidence needs a capture_id")
-    for artifact in evidence.artifacts:
-        if not SHA256_HEX.fullmatch(artifact.sha256):
-            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.archive.base import (
+    SHA256_HEX,
     BlobCorruptedError,
     FlaggedRow,
     ListingRecord,
@@ -36,6 +36,8 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    check_evidence,
+    check_flags,
     clamp_risk_score,
 )
 from evidence.hashing import sha256_bytes
@@ -54,7 +56,6 @@ DB_NAME = "marketguard.db"
 SCHEMA_VERSION = 5
 DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # Queue columns (category and the sort key) repeat in the rule index (listing_rules) so that a
 # page filtered by rule, or by rule and category, is an index walk in queue order rather than a
@@ -478,9 +479,9 @@ class SqliteArchive:
         flags replaced, because unchanged content with different flags means the rules changed
         and the queue must show what today's rules say. Earlier versions keep their flags.
         """
-        _check_flags(flags)
+        check_flags(flags)
         if evidence is not None:
-            _check_evidence(listing, evidence)
+            check_evidence(listing, evidence)
         data = listing.to_dict()
         content_hash = listing.content_hash(data)
         seen = _ts(listing.crawled_at)
@@ -734,7 +735,7 @@ class SqliteArchive:
         return path if path.is_file() else None
 
     def _blob_file(self, sha256: str) -> Path:
-        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.blob_root / sha256[:2] / sha256
 
@@ -1198,28 +1199,6 @@ def _pass_record(row: sqlite3.Row) -> PassRecord:
         finished_at=_dt(row["finished_at"]) if row["finished_at"] else None,
         summary=json.loads(row["summary"]),
     )
-
-
-# --- checks on what is written ----------------------------------------------------------------
-def _check_flags(flags: list[Flag]) -> None:
-    for flag in flags:
-        if flag.severity not in SEVERITY_ORDER:
-            raise ValueError(f"flag {flag.rule_id!r} has unknown severity {flag.severity!r}")
-        if not flag.rule_id:
-            raise ValueError("a flag needs a rule_id")
-
-
-def _check_evidence(listing: Listing, evidence: Evidence) -> None:
-    if (evidence.platform, evidence.listing_id) != (listing.platform, listing.listing_id):
-        raise ValueError(
-            f"evidence {evidence.capture_id} is for {evidence.platform}:{evidence.listing_id},"
-            f" not {listing.key}"
-        )
-    if not evidence.capture_id:
-        raise ValueError("evidence needs a capture_id")
-    for artifact in evidence.artifacts:
-        if not _SHA256.fullmatch(artifact.sha256):
-            raise ValueError(f"artifact {artifact.kind} has a malformed sha256 {artifact.sha256!r}")
 
 
 # --- encoding ---------------------------------------------------------------------------------
