@@ -137,8 +137,18 @@ def _wait(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"server did not answer at {url}")
 
 
-def wrk(url: str, headers: dict[str, str], script: Path) -> dict[str, Any]:
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script)]
+def wrk(
+    url: str,
+    headers: dict[str, str],
+    script: Path,
+    *,
+    duration: float = DURATION,
+    timeout: str | None = None,
+) -> dict[str, Any]:
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s"]
+    if timeout:
+        cmd += ["--timeout", timeout]
+    cmd += ["-s", str(script)]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout

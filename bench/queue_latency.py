@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bench.common import REPO_ROOT, save
-from bench.feed_latency import WRK_SCRIPT, _free_port, _wait, python_load
+from bench.feed_latency import CONNECTIONS, WRK_SCRIPT, _free_port, _wait, python_load, wrk
 
 LISTINGS = int(os.environ.get("MG_BENCH_QUEUE_LISTINGS", "100000"))
 DURATION = int(os.environ.get("MG_BENCH_QUEUE_SECONDS", "8"))
@@ -182,7 +182,7 @@ def run() -> dict[str, Any]:
         "listings": LISTINGS,
         "seconds_per_target": DURATION,
         "count_cache_seconds": COUNT_TTL,
-        "connections": _connections(),
+        "connections": CONNECTIONS,
         "store_build_seconds": built["store_seconds"],
         "goal_p95_ms": GOAL_P95_MS,
         "goal_met": {k: v["p95_ms"] <= GOAL_P95_MS for k, v in queue.items()},
@@ -193,30 +193,10 @@ def run() -> dict[str, Any]:
     return result
 
 
-def _connections() -> int:
-    from bench import feed_latency
-
-    return feed_latency.CONNECTIONS
-
-
 def _wrk(url: str, headers: dict[str, str], script: Path) -> dict[str, Any]:
     # a slow answer is a latency to report, not a socket error: wrk's 2 s default timeout
     # would drop exactly the requests the percentiles are about
-    cmd = ["wrk", "-t2", f"-c{_connections()}", f"-d{DURATION}s", "--timeout", "30s"]
-    cmd += ["-s", str(script)]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
-    data = json.loads(line.split(" ", 1)[1])
-    return {
-        "p50_ms": data["p50_us"] / 1000,
-        "p95_ms": data["p95_us"] / 1000,
-        "p99_ms": data["p99_us"] / 1000,
-        "requests": data["requests"],
-        "errors": data["errors"] + data["non_2xx"],
-        "rps": round(data["requests"] / (data["duration_us"] / 1e6), 1),
-    }
+    return wrk(url, headers, script, duration=DURATION, timeout="30s")
 
 
 def _wait_auth(url: str, headers: dict[str, str]) -> None:
