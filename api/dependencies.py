@@ -23,6 +23,11 @@ async def get_templates(request: Request) -> Jinja2Templates:
     return templates
 
 
+def app_zone(request: Request) -> str:
+    """The time zone the workspace reads dates in (filters by day, weeks in statistics)."""
+    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
+
+
 def listing_or_404(archive: Archive, platform: str, listing_id: str) -> ListingRecord:
     """The stored listing, or the JSON API's and the forms' 404 naming it."""
     record = archive.get_listing(platform, listing_id)

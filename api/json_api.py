@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.decisions import decide
-from api.dependencies import ArchiveDep, listing_or_404
+from api.dependencies import ArchiveDep, app_zone, listing_or_404
 from api.queue_params import QueueParamsDep
 from api.schemas import (
     EvidenceOut,
@@ -55,7 +55,7 @@ def flagged(
     Page with ``after=<next>`` (keyset: as fast on page 2000 as on page 1); ``offset`` still
     works but walks every skipped row. ``total`` counts up to 1 000 (``total_capped`` when
     more match; /api/stats counts them all); ``total=false`` skips the count."""
-    query = params.to_filter(zone=_zone(request), limit=limit)
+    query = params.to_filter(zone=app_zone(request), limit=limit)
     query.offset, query.after = offset, after or None
     try:
         rows = archive.flagged(query)
@@ -78,10 +78,6 @@ def flagged(
             for row in rows
         ],
     )
-
-
-def _zone(request: Request) -> str:
-    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
 
 
 @router.get("/api/facets", response_model=FacetsOut, tags=["queue"])

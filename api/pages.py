@@ -16,7 +16,7 @@ from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.cases import cases_of_listing
 from api.decisions import BULK_MAX, decide, latest_decision, rechecks
-from api.dependencies import ArchiveDep, TemplatesDep
+from api.dependencies import ArchiveDep, TemplatesDep, app_zone
 from api.evidence_check import last_check
 from api.queue_params import QueueParamsDep
 from api.schemas import REASON_MAX, ReviewIn
@@ -48,7 +48,7 @@ def queue(
 ) -> Response:
     """The queue, ``PAGE_SIZE`` rows at a time after the keyset cursor ``after`` (``start``
     counts the rows before it, for the "rows x-y" line only)."""
-    query = params.to_filter(zone=_zone(request), limit=PAGE_SIZE)
+    query = params.to_filter(zone=app_zone(request), limit=PAGE_SIZE)
     query.after = after or None
     try:
         rows = archive.flagged(query)
@@ -68,10 +68,6 @@ def queue(
         "bulk_max": BULK_MAX,
     }
     return templates.TemplateResponse(request, "queue.html", context)
-
-
-def _zone(request: Request) -> str:
-    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
 
 
 def cached_facets(request: Request, archive: Archive) -> dict[str, dict[str, int]]:

@@ -15,7 +15,7 @@ from api import count_cache
 from api.accounts import audit
 from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.decisions import DecisionError, bulk_decide, decide, rechecks
-from api.dependencies import ArchiveDep, listing_or_404
+from api.dependencies import ArchiveDep, app_zone, listing_or_404
 from api.evidence_check import check_capture, record_check
 from api.i18n import label
 from api.pages import SELLER_HISTORY, _risk_model, listing_images, seller_listings
@@ -47,10 +47,6 @@ router = APIRouter()
 NOT_FOUND = {404: {"description": "No such listing or case"}}
 EXPORT_MAX = 100_000  # rows in one queue export
 XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "an Excel workbook"}}
-
-
-def _zone(request: Request) -> str:
-    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
 
 
 # --- listing context and verification -------------------------------------------------------------
@@ -202,7 +198,7 @@ def bulk(
             archive,
             workspace,
             user.name,
-            params.to_filter(zone=_zone(request)),
+            params.to_filter(zone=app_zone(request)),
             body.action,
             body.reason,
             limit=limit,
@@ -378,7 +374,7 @@ def stats(
     figures = statistics(
         archive,
         workspace,
-        params.to_filter(zone=_zone(request)),
+        params.to_filter(zone=app_zone(request)),
         state.review_config,
         state.priority_categories,
     )
@@ -461,14 +457,14 @@ def export_queue(
     params: QueueParamsDep,
 ) -> Response:
     """The filtered queue (same filters as /api/flagged), in queue order, up to 100 000 rows."""
-    query = params.to_filter(zone=_zone(request))
+    query = params.to_filter(zone=app_zone(request))
     names = request.app.state.category_names
     body = workbook(
         [
             ("待审队列", QUEUE_HEADER, _queue_rows(archive, query, names)),
             ("筛选条件", ("条件",), [[params.describe()]]),
         ],
-        timezone=_zone(request),
+        timezone=app_zone(request),
     )
     audit.record(
         workspace,
@@ -552,7 +548,7 @@ def export_cases(request: Request, user: ReviewerUser, workspace: WorkspaceDep) 
                 items,
             ),
         ],
-        timezone=_zone(request),
+        timezone=app_zone(request),
     )
     return _xlsx(body, "案件.xlsx")
 
@@ -571,7 +567,7 @@ def export_stats(
     figures = statistics(
         archive,
         workspace,
-        params.to_filter(zone=_zone(request)),
+        params.to_filter(zone=app_zone(request)),
         state.review_config,
         state.priority_categories,
     )
@@ -594,7 +590,7 @@ def export_stats(
             ],
         )
     )
-    return _xlsx(workbook(sheets, timezone=_zone(request)), "统计.xlsx")
+    return _xlsx(workbook(sheets, timezone=app_zone(request)), "统计.xlsx")
 
 
 @router.get(
@@ -623,7 +619,7 @@ def export_audit(
     ]
     body = workbook(
         [("审计日志", ("编号", "时间", "操作人", "操作", "对象", "操作前", "操作后"), rows)],
-        timezone=_zone(request),
+        timezone=app_zone(request),
     )
     return _xlsx(body, "审计日志.xlsx")
 

@@ -17,7 +17,7 @@ from api.accounts.auth import ReviewerUser, SupervisorUser, WorkspaceDep
 from api.accounts.users import list_users
 from api.charts import bar_chart, column_chart, share_gauge
 from api.decisions import DecisionError, bulk_decide, decide
-from api.dependencies import ArchiveDep, TemplatesDep, listing_or_404
+from api.dependencies import ArchiveDep, TemplatesDep, app_zone, listing_or_404
 from api.evidence_check import check_capture, record_check
 from api.i18n import label, t
 from api.queue_params import DATE, TEXT_MAX, QueueParamsDep, queue_params
@@ -33,10 +33,6 @@ AUDIT_PAGE = 100
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
-
-
-def _zone(request: Request) -> str:
-    return str(getattr(request.app.state, "timezone", "Asia/Shanghai"))
 
 
 def _message(request: Request, templates: Any, text: str, code: int) -> Response:
@@ -66,7 +62,7 @@ def bulk_form(
     if decision not in ("", "confirmed", "dismissed", "unreviewed"):
         return _message(request, templates, f"未知审核状态 {decision}", 422)
     params = queue_params(category, rule, decision, platform, region, date_from, date_to, q)  # type: ignore[arg-type]
-    query = params.to_filter(zone=_zone(request))
+    query = params.to_filter(zone=app_zone(request))
     try:
         result = bulk_decide(archive, workspace, user.name, query, action, reason)
     except DecisionError as exc:
@@ -266,7 +262,7 @@ def stats_page(
     figures = statistics(
         archive,
         workspace,
-        params.to_filter(zone=_zone(request)),
+        params.to_filter(zone=app_zone(request)),
         state.review_config,
         state.priority_categories,
     )
