@@ -13,6 +13,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -681,3 +682,22 @@ def test_every_backend_implements_the_whole_protocol() -> None:
             wanted = list(inspect.signature(getattr(Archive, name)).parameters)
             got = list(inspect.signature(getattr(backend, name)).parameters)
             assert got == wanted, f"{backend.__name__}.{name}{got} != protocol {wanted}"
+
+
+def test_work_is_claimed_once_done_once_and_a_dead_owner_lease_runs_out(archive: Store) -> None:
+    key = "capture:run-1:shop:42:abc"
+    assert archive.claim_work(key, "worker-a", lease_seconds=60).state == "claimed"
+    # Another worker (the task delivered twice) must wait while the lease holds...
+    assert archive.claim_work(key, "worker-b", lease_seconds=60).state == "busy"
+    # ...the owner itself may claim again (its own task redelivered to it)...
+    assert archive.claim_work(key, "worker-a", lease_seconds=60).state == "claimed"
+    archive.finish_work(key, "worker-a", {"capture_id": "c-1"})
+    # ...and once done, everyone gets the recorded result instead of doing it again.
+    done = archive.claim_work(key, "worker-b", lease_seconds=60)
+    assert (done.state, done.result) == ("done", {"capture_id": "c-1"})
+
+    other = "capture:run-1:shop:43:def"
+    assert archive.claim_work(other, "worker-a", lease_seconds=0.2).state == "claimed"
+    time.sleep(0.3)  # worker-a died holding it: the lease runs out
+    assert archive.claim_work(other, "worker-b", lease_seconds=60).state == "claimed"
+    assert archive.claim_work(other, "worker-a", lease_seconds=60).state == "busy"

@@ -162,6 +162,16 @@ class ListingState:
 
 
 @dataclass(slots=True)
+class WorkClaim:
+    """The answer to ``claim_work``: "claimed" (the caller does the work, then ``finish_work``),
+    "done" (it was done before; ``result`` is what was recorded) or "busy" (another worker
+    holds an unexpired lease on it; try later)."""
+
+    state: str  # "claimed" | "done" | "busy"
+    result: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
 class PassRecord:
     pass_id: int
     started_at: datetime
@@ -178,6 +188,19 @@ class Archive(Protocol):
     def begin_pass(self, settings: dict[str, Any] | None = None) -> int: ...
 
     def finish_pass(self, pass_id: int, summary: dict[str, Any]) -> None: ...
+
+    # --- once-only work of the Celery workers (marketguard/distributed/tasks.py) ------
+    def claim_work(self, key: str, owner: str, lease_seconds: float) -> WorkClaim:
+        """Take ``key`` for ``owner`` unless it is done or another owner's lease is unexpired.
+
+        A worker that dies holding a lease loses it when the lease runs out, so the task,
+        delivered again, is claimed again and done once.
+        """
+        ...
+
+    def finish_work(self, key: str, owner: str, result: dict[str, Any]) -> None:
+        """Record ``key`` as done with ``result`` (a later claim answers "done" with it)."""
+        ...
 
     def get_pass(self, pass_id: int) -> PassRecord | None: ...
 

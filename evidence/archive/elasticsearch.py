@@ -49,6 +49,7 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    WorkClaim,
     check_evidence,
     check_flags,
     clamp_risk_score,
@@ -915,6 +916,51 @@ class ElasticsearchArchive:
     def latest_pass(self) -> PassRecord | None:
         hits = self._search("passes", size=1, sort=[{"pass_id": "desc"}])["hits"]["hits"]
         return pass_record(hits[0]["_source"]) if hits else None
+
+    # --- once-only work ----------------------------------------------------------------------
+    # Never spooled: a worker that cannot reach the cluster cannot know whether the work was
+    # done, so it raises ArchiveUnavailableError and its task is retried later.
+    def claim_work(self, key: str, owner: str, lease_seconds: float) -> WorkClaim:
+        for _ in range(_SAVE_ATTEMPTS * 4):
+            now = time.time()
+            doc = {"owner": owner, "lease_until": now + lease_seconds, "done_at": None}
+            current = self._get("work", key)
+            concurrency: dict[str, Any] = {"op_type": "create"}
+            if current is not None:
+                source = current["_source"]
+                if source.get("done_at"):
+                    return WorkClaim("done", source.get("result") or {})
+                if source.get("owner") != owner and source.get("lease_until", 0) > now:
+                    return WorkClaim("busy")
+                concurrency = {
+                    "if_seq_no": current["_seq_no"],
+                    "if_primary_term": current["_primary_term"],
+                }
+            try:
+                self._call(
+                    self.client.index,
+                    index=self.index("work"),
+                    id=key,
+                    document=doc,
+                    refresh=True,
+                    **concurrency,
+                )
+            except ApiError as exc:
+                if exc.status_code == 409:  # another worker got there first: look again
+                    continue
+                raise
+            return WorkClaim("claimed")
+        return WorkClaim("busy")
+
+    def finish_work(self, key: str, owner: str, result: dict[str, Any]) -> None:
+        self._ensure_schema()
+        self._call(
+            self.client.index,
+            index=self.index("work"),
+            id=key,
+            document={"owner": owner, "lease_until": 0, "done_at": ts(utcnow()), "result": result},
+            refresh=True,
+        )
 
     # --- writes from the crawl pipeline -----------------------------------------------------
     def save_listing(

@@ -165,6 +165,12 @@ def index_templates(prefix: str, analyzer: str, search_analyzer: str) -> dict[st
             "entry_hash": _keyword(),
             "entry_json": {"type": "keyword", "index": False, "doc_values": False},
         },
+        "work": {
+            "owner": _keyword(),
+            "lease_until": {"type": "double"},
+            "done_at": _date(),
+            "result": _stored(),
+        },
         "passes": {
             "pass_id": _long(),
             "token": _keyword(),

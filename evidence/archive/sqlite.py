@@ -18,6 +18,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from evidence.archive.base import (
     QueueFilter,
     SavedListing,
     UnknownListingError,
+    WorkClaim,
     check_evidence,
     check_flags,
     clamp_risk_score,
@@ -53,7 +55,7 @@ from marketguard.models import (
 )
 
 DB_NAME = "marketguard.db"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DECISIONS = ("confirmed", "dismissed")
 SEVERITY_NAMES = {rank: name for name, rank in SEVERITY_ORDER.items()}
 
@@ -255,12 +257,25 @@ _SCHEMA_V5 = [
 ]
 
 # version -> script (or statement list) bringing the schema from version - 1 to version
+# Once-only work of the Celery workers: a capture done is recorded here with its evidence, so
+# a task delivered twice (its worker died before acknowledging it) captures once.
+_SCHEMA_V6 = [
+    """CREATE TABLE work_log (
+        key          TEXT PRIMARY KEY,
+        owner        TEXT NOT NULL,
+        lease_until  REAL NOT NULL,
+        done_at      TEXT,
+        result       TEXT
+    )""",
+]
+
 _MIGRATIONS: dict[int, str | list[str]] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
     3: _SCHEMA_V3,
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
+    6: _SCHEMA_V6,
 }
 
 
@@ -462,6 +477,34 @@ class SqliteArchive:
     def latest_pass(self) -> PassRecord | None:
         rows = self._read("SELECT * FROM passes ORDER BY pass_id DESC LIMIT 1")
         return _pass_record(rows[0]) if rows else None
+
+    # --- once-only work ----------------------------------------------------------------------
+    def claim_work(self, key: str, owner: str, lease_seconds: float) -> WorkClaim:
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT owner, lease_until, done_at, result FROM work_log WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row["done_at"] is not None:
+                return WorkClaim("done", json.loads(row["result"] or "{}"))
+            if row is not None and row["owner"] != owner and row["lease_until"] > now:
+                return WorkClaim("busy")
+            db.execute(
+                "INSERT INTO work_log (key, owner, lease_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET owner = excluded.owner,"
+                " lease_until = excluded.lease_until",
+                (key, owner, now + lease_seconds),
+            )
+        return WorkClaim("claimed")
+
+    def finish_work(self, key: str, owner: str, result: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO work_log (key, owner, lease_until, done_at, result)"
+                " VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO UPDATE SET owner = excluded.owner,"
+                " done_at = excluded.done_at, result = excluded.result",
+                (key, owner, _ts(utcnow()), _json(result)),
+            )
 
     # --- writes from the crawl pipeline -----------------------------------------------------
     def save_listing(
