@@ -44,7 +44,8 @@ def make_app(config: WorkerConfig | None = None) -> Celery:
     app = Celery(
         "marketguard",
         set_as_current=False,
-        include=["marketguard.distributed.tasks", "marketguard.distributed.feed_tasks"],
+        # Task modules; each helper module adds itself here.
+        include=["marketguard.distributed.tasks"],
     )
     url = config.broker_url or "redis://127.0.0.1:6379/0"
     redis = is_redis(url)
