@@ -15,7 +15,8 @@ Environment variables (all optional):
 
 The same keys may sit in a ``[workers]`` table of ``<home>/marketguard.toml`` (``broker_url``,
 ``visibility_timeout``, ``crawl_slice``, ``capture_timeout``) along with the beat schedules
-(``[[workers.schedule]]``, see ``marketguard/distributed/schedule.py``); the environment wins.
+(``[[workers.schedule]]``) and the feed jobs' intervals (``webhook_every``, ``recheck_every``,
+``overdue_every``), see ``marketguard/distributed/schedule.py``; the environment wins.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class WorkerConfig:
     capture_timeout: float = 120.0
     # The raw [[workers.schedule]] entries; schedule.py validates and reads them.
     schedule: list[dict[str, Any]] = field(default_factory=list)
+    # Beat's feed jobs, as written ("30s", "5m", 3600); schedule.py parses them.
+    webhook_every: str | float = "30s"
+    recheck_every: str | float = "5m"
+    overdue_every: str | float = "1h"
 
     @property
     def distributed(self) -> bool:
@@ -90,6 +95,9 @@ def worker_config(home: Path | None = None, env: dict[str, str] | None = None) -
     if not isinstance(schedule, list) or not all(isinstance(s, dict) for s in schedule):
         raise ValueError("[workers] schedule must be a list of tables ([[workers.schedule]])")
     config.schedule = schedule
+    for key in ("webhook_every", "recheck_every", "overdue_every"):
+        if key in table:
+            setattr(config, key, table[key])
     if "MARKETGUARD_BROKER_URL" in env:
         config.broker_url = env["MARKETGUARD_BROKER_URL"].strip()
     for key in ("visibility_timeout", "crawl_slice", "capture_timeout"):
