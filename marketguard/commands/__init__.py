@@ -12,6 +12,7 @@ import importlib
 
 COMMAND_MODULES: list[str] = [
     # one line per module; keep sorted
+    "marketguard.commands.beat",
     "marketguard.commands.evidence",
     "marketguard.commands.feed",
     "marketguard.commands.refs",
