@@ -328,7 +328,13 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     from api.app import create_app
     from api.workspace_db import open_workspace
     from evidence.archive import open_archive
+    from marketguard.distributed.config import worker_config
 
+    try:
+        distributed = worker_config(settings.home).distributed
+    except ValueError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     if not _port_free(host, port):
         port = _free_port(host)
     workspace = open_workspace(settings.home)
@@ -339,8 +345,12 @@ def _serve(settings: Settings, host: str, port: int) -> int:
             "  请登录后修改: marketguard users passwd admin",
             flush=True,
         )
-    # The feed worker sends webhooks, runs re-checks and marks overdue notices while serving.
-    app = create_app(open_archive(settings.home), workspace=workspace, feed_worker=True)
+    # Without a broker the feed worker thread sends webhooks, runs re-checks and marks overdue
+    # notices while serving. With one, `marketguard beat` and the notify/recheck workers do it:
+    # both at once would send every webhook twice.
+    app = create_app(open_archive(settings.home), workspace=workspace, feed_worker=not distributed)
+    if distributed:
+        print("平台推送、回头看、逾期标记由 beat 与 notify/recheck 工作进程执行", flush=True)
     print(f"审查工作台 review workspace: http://{host}:{port}/  (Ctrl+C 退出)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
