@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "marketguard.commands.feed",
     "marketguard.commands.refs",
     "marketguard.commands.registry",
+    "marketguard.commands.status",
     "marketguard.commands.store",
     "marketguard.commands.users",
 ]
