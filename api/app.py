@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api import blobs, json_api, pages, review_api, review_pages
+from api import admin_status, blobs, json_api, pages, review_api, review_pages
 from api.accounts import routes as account_routes
 from api.accounts.auth import LoginRequired
 from api.cases import ReviewConfig
@@ -94,6 +94,8 @@ def create_app(
     app.include_router(json_api.router)
     app.include_router(review_api.router)
     app.include_router(blobs.router)
+    app.include_router(admin_status.pages)
+    app.include_router(admin_status.router)
     return app
 
 
