@@ -66,7 +66,7 @@ def is_transient(exc: BaseException) -> bool:
         text = str(exc).lower()
         return "locked" in text or "busy" in text
     # OSError covers the store's ArchiveUnavailableError (a ConnectionError) too.
-    return isinstance(exc, OSError | _elasticsearch_errors())
+    return isinstance(exc, (OSError, *_elasticsearch_errors()))
 
 
 def backoff(retries: int) -> float:
