@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from crawlers.jobs import add_pass
 from crawlers.pipelines import archive_for
+from crawlers.pipelines.dispatch import Dispatched
 from crawlers.pipelines.incremental import Unchanged
 from crawlers.stats_keys import pass_summary
 from evidence.archive.base import Archive
@@ -97,6 +98,14 @@ class StorePipeline:
             ):
                 self.stats.inc_value("marketguard/listings")
                 self.stats.inc_value("marketguard/unchanged")
+        elif isinstance(item, Dispatched):
+            # Its match, capture and store run on workers; moving last-seen now keeps a
+            # complete pass from marking it gone meanwhile. A new listing has nothing to move.
+            listing = item.listing
+            self.archive.touch_listing(
+                listing.platform, listing.listing_id, listing.crawled_at, self.pass_id
+            )
+            self.stats.inc_value("marketguard/listings")
         elif isinstance(item, Assessment):
             self.archive.save_listing(
                 item.listing, item.flags, item.evidence, self.pass_id, risk_score=item.risk_score

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "marketguard.commands.status",
     "marketguard.commands.store",
     "marketguard.commands.users",
+    "marketguard.commands.workers",
 ]
 
 

@@ -17,7 +17,7 @@ Why these settings:
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from marketguard.distributed.config import WorkerConfig, worker_config
 
@@ -60,7 +60,16 @@ def make_app(config: WorkerConfig | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         task_default_queue="match",
-        task_queues=[Queue(name, queue_arguments={"x-max-priority": 10}) for name in QUEUES],
+        # One direct exchange per queue, keyed by its name: a task goes to its queue only.
+        task_queues=[
+            Queue(
+                name,
+                Exchange(name, type="direct"),
+                routing_key=name,
+                queue_arguments={"x-max-priority": 10},
+            )
+            for name in QUEUES
+        ],
         task_routes={
             "marketguard.crawl": {"queue": "crawl"},
             "marketguard.match": {"queue": "match"},
