@@ -15,6 +15,7 @@ from api.accounts import routes as account_routes
 from api.accounts.auth import LoginRequired
 from api.cases import ReviewConfig
 from api.categories import category_names as catalogue_category_names
+from api.checks import routes as check_routes
 from api.feed import routes as feed_routes
 from api.feed.config import FeedConfig
 from api.feed.worker import FeedWorker
@@ -96,6 +97,8 @@ def create_app(
     app.include_router(blobs.router)
     app.include_router(admin_status.pages)
     app.include_router(admin_status.router)
+    app.include_router(check_routes.pages)
+    app.include_router(check_routes.router)
     return app
 
 

@@ -62,6 +62,7 @@ TEXT_ZH_CN: dict[str, str] = {
     "nav.audit": "审计日志",
     "nav.errors": "抓取错误",
     "nav.workers": "系统状态",
+    "nav.checks": "投诉核查",
     "workers.title": "系统状态 · 任务队列",
     "filter.title": "筛选",
     "filter.q": "全文搜索",

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from api import count_cache
 from api.accounts.auth import ReviewerUser, WorkspaceDep
 from api.cases import cases_of_listing
+from api.checks.store import origins_of
 from api.decisions import BULK_MAX, decide, latest_decision, rechecks
 from api.dependencies import ArchiveDep, TemplatesDep, app_zone
 from api.evidence_check import last_check
@@ -66,6 +67,10 @@ def queue(
         "params": params,
         "bulk": bulk,
         "bulk_max": BULK_MAX,
+        # Listings an officer's check brought in carry its origin (12365 complaint, ...).
+        "origins": origins_of(
+            request.app.state.workspace, [(r.platform, r.listing_id) for r in rows]
+        ),
     }
     return templates.TemplateResponse(request, "queue.html", context)
 

@@ -150,6 +150,25 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     delivered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries(status, next_attempt_at);
+-- Officers' on-demand checks of one URL (api/checks): a 12365 complaint, a tip-off.
+CREATE TABLE IF NOT EXISTS checks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    task_id TEXT NOT NULL DEFAULT '',
+    platform TEXT NOT NULL DEFAULT '',
+    listing_id TEXT NOT NULL DEFAULT '',
+    flagged INTEGER NOT NULL DEFAULT 0,
+    rule_ids TEXT NOT NULL DEFAULT '[]',
+    capture_id TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS checks_listing ON checks(platform, listing_id);
 """
 
 

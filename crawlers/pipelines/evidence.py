@@ -27,6 +27,8 @@ class CapturePipeline:
         self.archive = archive
         self.settings = settings
         self.capturer: Capturer | None = None
+        # An officer's check (marketguard check) is captured whatever the rules say.
+        self.capture_all = crawler.settings.getbool("MARKETGUARD_CAPTURE_ALL", False)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CapturePipeline:
@@ -38,7 +40,7 @@ class CapturePipeline:
         return cls(crawler, archive_for(crawler), settings)
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Assessment) or not item.flags:
+        if not isinstance(item, Assessment) or not (item.flags or self.capture_all):
             return item
         listing = item.listing
         if self.capturer is None:

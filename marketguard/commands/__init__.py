@@ -13,6 +13,7 @@ import importlib
 COMMAND_MODULES: list[str] = [
     # one line per module; keep sorted
     "marketguard.commands.beat",
+    "marketguard.commands.check",
     "marketguard.commands.evidence",
     "marketguard.commands.feed",
     "marketguard.commands.refs",

@@ -45,7 +45,11 @@ def make_app(config: WorkerConfig | None = None) -> Celery:
         "marketguard",
         set_as_current=False,
         # Task modules; each helper module adds itself here.
-        include=["marketguard.distributed.tasks", "marketguard.distributed.feed_tasks"],
+        include=[
+            "marketguard.distributed.tasks",
+            "marketguard.distributed.feed_tasks",
+            "marketguard.distributed.check_tasks",
+        ],
     )
     url = config.broker_url or "redis://127.0.0.1:6379/0"
     redis = is_redis(url)
