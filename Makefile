@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # libgl1 and libglib2.0-0: OpenCV, which rapidocr-onnxruntime (image OCR) needs, loads them.
 # wrk: the load tool of the queue and feed latency benchmarks (bench/queue_latency.py).
-SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0 wrk
+# redis-server: the worker tests start one when no Redis answers on 127.0.0.1:6379.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk libgl1 libglib2.0-0 wrk redis-server
 
 .PHONY: demo test eval bench lint system-deps install install-test clean help
 

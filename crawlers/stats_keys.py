@@ -30,6 +30,8 @@ def pass_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "retries": int(stats.get(PREFIX + "retries", 0)),
         "gave_up": int(stats.get(PREFIX + "gave_up", 0)),
         "unchanged": int(stats.get(PREFIX + "unchanged", 0)),
+        # Listings a worker crawl sent out as match tasks (marketguard/distributed/).
+        "dispatched": int(stats.get(PREFIX + "dispatched", 0)),
         "gone": int(stats.get(PREFIX + "gone", 0)),
         "resume_skipped": int(stats.get(PREFIX + "resume_skipped", 0)),
         "browser": _browser(stats),

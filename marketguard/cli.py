@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print only the summary as JSON")
     demo.add_argument("--no-capture", action="store_true", help="skip browser evidence")
     demo.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the whole pass here even when a broker is configured",
+    )
+    demo.add_argument(
         "--no-refs",
         action="store_true",
         help="do not load the demo brands' genuine photos into the reference library",
@@ -87,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--json", action="store_true", help="print only the summary as JSON")
     crawl.add_argument("--no-capture", action="store_true", help="skip browser evidence")
+    crawl.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the whole pass here even when a broker is configured",
+    )
     crawl.add_argument(
         "--job",
         metavar="NAME",
@@ -158,7 +168,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with DemoServer(marketplace) as shop:
         if not args.json:
             print(f"演示网店已启动: {shop.url} ({args.listings} 个商品)", file=sys.stderr)
-        summary = _run(args, settings, shop.url, watchlist_search_terms(settings), capture)
+        try:
+            summary = _run(args, settings, shop.url, watchlist_search_terms(settings), capture)
+        except RuntimeError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 3
         _print_summary(summary, as_json=args.json)
         if args.no_serve:
             return 0
@@ -180,7 +194,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 3
     keywords = args.keyword or watchlist_search_terms(settings)
-    summary = _run(args, settings, args.base_url, keywords, capture)
+    try:
+        summary = _run(args, settings, args.base_url, keywords, capture)
+    except RuntimeError as exc:
+        print(f"crawl: {exc}", file=sys.stderr)
+        return 3
     _print_summary(summary, as_json=args.json)
     return 0
 
@@ -234,18 +252,11 @@ def _crawl_site(args: argparse.Namespace, settings: Settings) -> int:
     if capture and (problem := check_browser(settings)):
         print(problem, file=sys.stderr)
         return 3
-    from crawlers.run import run_pass
-
-    summary = run_pass(
-        "site",
-        spider_args,
-        settings,
-        capture=capture,
-        progress_interval=0 if args.json else 2.0,
-        log_level="ERROR" if args.json else "WARNING",
-        job=getattr(args, "job", None),
-        incremental=not getattr(args, "full", False),
-    )
+    try:
+        summary = _pass(args, settings, "site", spider_args, capture)
+    except RuntimeError as exc:
+        print(f"crawl: {exc}", file=sys.stderr)
+        return 3
     _print_summary(summary, as_json=args.json)
     return 0
 
@@ -257,18 +268,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _run(
     args: argparse.Namespace, settings: Settings, base_url: str, keywords: list[str], capture: bool
 ) -> dict[str, Any]:
-    from crawlers.run import run_pass
+    spider_args = {"base_url": base_url, "keywords": ",".join(keywords)}
+    return _pass(args, settings, "demo_shop", spider_args, capture)
+
+
+def _pass(
+    args: argparse.Namespace,
+    settings: Settings,
+    spider: str,
+    spider_args: dict[str, Any],
+    capture: bool,
+) -> dict[str, Any]:
+    """One monitoring pass: on the workers when a broker is configured (and --in-process is not
+    given), else here. RuntimeError when workers are wanted but none answers."""
+    from marketguard.distributed.config import worker_config
 
     quiet = bool(args.json)
+    incremental = not getattr(args, "full", False)
+    config = worker_config(settings.home)
+    if config.distributed and not getattr(args, "in_process", False):
+        from evidence.archive import open_archive
+        from marketguard.distributed.app import make_app
+        from marketguard.distributed.submit import crawl_on_workers
+
+        if getattr(args, "job", None):
+            raise RuntimeError("--job names an in-process pass; worker crawls are always resumable")
+        if not quiet:
+            print(f"交给工作进程 queued on the workers ({config.broker_url})", file=sys.stderr)
+        archive = open_archive(settings.home)
+        try:
+            return crawl_on_workers(
+                make_app(config),
+                archive,
+                spider,
+                spider_args,
+                capture=capture,
+                incremental=incremental,
+            )
+        finally:
+            archive.close()
+    from crawlers.run import run_pass
+
     return run_pass(
-        "demo_shop",
-        {"base_url": base_url, "keywords": ",".join(keywords)},
+        spider,
+        spider_args,
         settings,
         capture=capture,
         progress_interval=0 if quiet else 2.0,
         log_level="ERROR" if quiet else "WARNING",
         job=getattr(args, "job", None),
-        incremental=not getattr(args, "full", False),
+        incremental=incremental,
     )
 
 

@@ -65,3 +65,59 @@ def osmem_client(url: str, **options: object):  # type: ignore[no-untyped-def]
     from tests.es_transport import PlainJsonNode
 
     return Elasticsearch(url, node_class=PlainJsonNode, **options)  # type: ignore[arg-type]
+
+
+# --- Redis, the Celery broker of the worker tests ---------------------------------------------
+_redis_base: str | None = None
+
+
+def redis_base() -> str:
+    """The running Redis on 127.0.0.1:6379 when it answers, else a ``redis-server`` (Debian's)
+    started for this test session on a free port, keeping nothing on disk."""
+    global _redis_base
+    if _redis_base is not None:
+        return _redis_base
+    import atexit
+    import time
+
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+        _redis_base = "redis://127.0.0.1:6379"
+        return _redis_base
+    except redis.RedisError:
+        pass
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(server.terminate)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            time.sleep(0.1)
+    else:
+        raise RuntimeError("redis-server did not start")
+    _redis_base = f"redis://127.0.0.1:{port}"
+    return _redis_base
+
+
+def redis_url(db: int) -> str:
+    """A Redis database of its own for one test file (they run in parallel in development)."""
+    return f"{redis_base()}/{db}"

@@ -701,3 +701,8 @@ def test_work_is_claimed_once_done_once_and_a_dead_owner_lease_runs_out(archive:
     time.sleep(0.3)  # worker-a died holding it: the lease runs out
     assert archive.claim_work(other, "worker-b", lease_seconds=60).state == "claimed"
     assert archive.claim_work(other, "worker-a", lease_seconds=60).state == "busy"
+    archive.finish_work(other, "worker-b", {"capture_id": "c-2"})
+    archive.finish_work("capture:run-2:shop:42:abc", "worker-c", {"capture_id": "c-3"})
+    archive.claim_work("capture:run-1:shop:44:ghi", "worker-c", lease_seconds=60)  # not done
+    got = archive.work_results("capture:run-1:")
+    assert sorted(r["capture_id"] for r in got) == ["c-1", "c-2"]

@@ -32,7 +32,7 @@ from marketguard.distributed.schedule import (
     parse_interval,
 )
 from marketguard.models import Flag, Listing, Review, Seller
-from tests.conftest import REPO_ROOT, free_port, run_cli
+from tests.conftest import REPO_ROOT, free_port, redis_url, run_cli
 from tests.platform_client import WebhookReceiver
 
 SCHEDULE_TOML = """
@@ -56,7 +56,7 @@ base_url = "http://127.0.0.1:9/"
 
 
 def _redis_url() -> str:
-    return "redis://127.0.0.1:6379/12"
+    return redis_url(12)
 
 
 @pytest.fixture

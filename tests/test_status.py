@@ -24,12 +24,12 @@ from marketguard.distributed.app import QUEUES, make_app, priority
 from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.status import queue_depths, status, status_for, workers
 from marketguard.models import PageError
-from tests.conftest import REPO_ROOT, free_port, run_cli
+from tests.conftest import REPO_ROOT, free_port, redis_url, run_cli
 from tests.workspace_accounts import sign_in
 
 
 def _redis_url() -> str:
-    return "redis://127.0.0.1:6379/13"
+    return redis_url(13)
 
 
 @pytest.fixture

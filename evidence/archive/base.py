@@ -202,6 +202,10 @@ class Archive(Protocol):
         """Record ``key`` as done with ``result`` (a later claim answers "done" with it)."""
         ...
 
+    def work_results(self, prefix: str) -> list[dict[str, Any]]:
+        """The results of the done work whose keys start with ``prefix`` (a run's stores)."""
+        ...
+
     def get_pass(self, pass_id: int) -> PassRecord | None: ...
 
     def latest_pass(self) -> PassRecord | None:

@@ -923,7 +923,7 @@ class ElasticsearchArchive:
     def claim_work(self, key: str, owner: str, lease_seconds: float) -> WorkClaim:
         for _ in range(_SAVE_ATTEMPTS * 4):
             now = time.time()
-            doc = {"owner": owner, "lease_until": now + lease_seconds, "done_at": None}
+            doc = {"key": key, "owner": owner, "lease_until": now + lease_seconds, "done_at": None}
             current = self._get("work", key)
             concurrency: dict[str, Any] = {"op_type": "create"}
             if current is not None:
@@ -958,9 +958,21 @@ class ElasticsearchArchive:
             self.client.index,
             index=self.index("work"),
             id=key,
-            document={"owner": owner, "lease_until": 0, "done_at": ts(utcnow()), "result": result},
+            document={
+                "key": key,
+                "owner": owner,
+                "lease_until": 0,
+                "done_at": ts(utcnow()),
+                "result": result,
+            },
             refresh=True,
         )
+
+    def work_results(self, prefix: str) -> list[dict[str, Any]]:
+        query = {
+            "bool": {"filter": [{"prefix": {"key": prefix}}, {"exists": {"field": "done_at"}}]}
+        }
+        return [hit["_source"].get("result") or {} for hit in self._scan("work", query)]
 
     # --- writes from the crawl pipeline -----------------------------------------------------
     def save_listing(
@@ -1659,6 +1671,7 @@ class ElasticsearchArchive:
         "errors": ["seq", "url"],
         "passes": ["pass_id"],
         "ledger": ["position"],
+        "work": ["key"],
     }
 
     def _scan(

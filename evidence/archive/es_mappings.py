@@ -166,6 +166,7 @@ def index_templates(prefix: str, analyzer: str, search_analyzer: str) -> dict[st
             "entry_json": {"type": "keyword", "index": False, "doc_values": False},
         },
         "work": {
+            "key": _keyword(),
             "owner": _keyword(),
             "lease_until": {"type": "double"},
             "done_at": _date(),

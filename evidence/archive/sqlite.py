@@ -506,6 +506,13 @@ class SqliteArchive:
                 (key, owner, _ts(utcnow()), _json(result)),
             )
 
+    def work_results(self, prefix: str) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT result FROM work_log WHERE key >= ? AND key < ? AND done_at IS NOT NULL",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [json.loads(row["result"] or "{}") for row in rows]
+
     # --- writes from the crawl pipeline -----------------------------------------------------
     def save_listing(
         self,

@@ -85,3 +85,63 @@ def wait_idle(app: Celery, timeout: float = 600.0, settle: float = 1.0) -> None:
         if now > deadline:
             raise TimeoutError(f"workers still have {left} tasks after {timeout:g} s")
         time.sleep(0.2)
+
+
+def answering_workers(app: Celery, timeout: float = 2.0) -> list[str]:
+    return sorted(name for reply in app.control.ping(timeout=timeout) or [] for name in reply)
+
+
+def run_summary(archive: Any, job: str, pass_ids: list[int] | None = None) -> dict[str, Any]:
+    """The pass summary of a crawl job done by workers, read back from the store: what the
+    store steps recorded (``work_results``) and the job's pass records and errors."""
+    results = archive.work_results(f"store:{job}:")
+    passes = sorted({*(pass_ids or []), *(r["pass_id"] for r in results if r.get("pass_id"))})
+    by_rule: dict[str, int] = {}
+    for result in results:
+        for rule in result.get("rules", []):
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+    unchanged = errors = 0
+    errors_by_kind: dict[str, int] = {}
+    for pass_id in passes:
+        record = archive.get_pass(pass_id)
+        if record is not None:
+            unchanged += int(record.summary.get("unchanged", 0))
+        for error in archive.errors(pass_id, limit=1_000_000):
+            errors += 1
+            errors_by_kind[error.kind] = errors_by_kind.get(error.kind, 0) + 1
+    return {
+        "listings": len(results) + unchanged,
+        "flagged": sum(1 for r in results if r.get("rules")),
+        "evidence": sum(1 for r in results if r.get("evidence")),
+        "errors": errors,
+        "by_rule": dict(sorted(by_rule.items())),
+        "errors_by_kind": dict(sorted(errors_by_kind.items())),
+        "store": archive.location,
+        "unchanged": unchanged,
+        "passes": passes,
+        "job": job,
+    }
+
+
+def crawl_on_workers(
+    app: Celery,
+    archive: Any,
+    spider: str,
+    spider_args: dict[str, Any],
+    *,
+    capture: bool = True,
+    incremental: bool = True,
+    origin: str = "cli",
+    timeout: float = 3600.0,
+) -> dict[str, Any]:
+    """Queue a crawl job, wait for the workers to finish all of it, return its summary."""
+    if not answering_workers(app):
+        raise RuntimeError(
+            "no worker answers on the broker; start one with `marketguard worker`"
+            " (same MARKETGUARD_HOME or the same Elasticsearch store)"
+        )
+    task_id = submit_crawl(
+        app, spider, spider_args, capture=capture, incremental=incremental, origin=origin
+    )
+    wait_idle(app, timeout=timeout)
+    return run_summary(archive, f"crawl-{task_id}")

@@ -434,5 +434,15 @@ def store(self: Task, **payload: Any) -> None:
             )
             for error in wire.errors_from_list(payload.get("errors") or []):
                 target.record_error(error, payload.get("pass_id"))
-            target.finish_work(key, me, {"stored_at": time.time()})
+            flags = payload.get("flags") or []
+            target.finish_work(
+                key,
+                me,
+                {
+                    "stored_at": time.time(),
+                    "pass_id": payload.get("pass_id"),
+                    "rules": list(dict.fromkeys(f["rule_id"] for f in flags)),
+                    "evidence": bool(payload.get("evidence")),
+                },
+            )
         report_check(self, payload)
