@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
     python -m bench [crawl|screenshots|verify|text|es_bulk|images|image_refs|js|extraction|feed|
-                     queue] ...
+                     queue|checks] ...
     python -m bench capture_profile   (not in the default set: one capture's time and CPU by
                                        step and by process)
 
@@ -14,6 +14,7 @@ import sys
 
 from bench import (
     capture_profile,
+    checks,
     crawl_pass,
     es_bulk,
     extraction,
@@ -41,6 +42,7 @@ def main(argv: list[str]) -> None:
         "queue",
         "text",
         "verify",
+        "checks",
     }
     if "text" in which:  # matching's text rules, one core
         print(text_rules.report(text_rules.run()), flush=True)
@@ -64,6 +66,8 @@ def main(argv: list[str]) -> None:
         print(js_crawl.report(js_crawl.run()), flush=True)
     if "feed" in which:
         print(feed_latency.report(feed_latency.run()), flush=True)
+    if "checks" in which:  # POST /api/checks -> queued and -> done, one worker; crawl --url
+        print(checks.report(checks.run()), flush=True)
     if "queue" in which:  # review queue page and JSON, 100 000 listings, /healthz baseline
         print(queue_latency.report(queue_latency.run()), flush=True)
 
