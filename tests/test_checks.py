@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +303,52 @@ def test_a_check_through_a_real_worker_lands_in_the_queue_with_its_origin(
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
+
+
+BOOK_PAGE = (
+    '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>新华字典 第12版</title>'
+    '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "Product",'
+    ' "name": "新华字典 第12版 商务印书馆", "sku": "B-12", "offers": {"@type": "Offer",'
+    ' "price": "39.90", "priceCurrency": "CNY"}}</script></head>'
+    "<body><h1>新华字典 第12版 商务印书馆</h1><p>¥39.90</p></body></html>"
+).encode()
+
+
+class _BookPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(BOOK_PAGE)))
+        self.end_headers()
+        self.wfile.write(BOOK_PAGE)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.mark.browser
+def test_a_page_no_rule_flags_is_captured_all_the_same(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BookPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/item/42"
+        env = {"MARKETGUARD_HOME": str(tmp_path), "MARKETGUARD_BROKER_URL": ""}
+        result = run_cli("check", url, "--json", env=env, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr[-2000:]
+    check = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (check["state"], check["listing_id"], check["flagged"]) == ("done", "B-12", False)
+    assert check["capture_id"], "an officer's check is captured whatever the rules say"
+
+
+def test_the_command_with_a_broker_queues_and_prints_the_ids(broker: str, tmp_path: Path) -> None:
+    env = {"MARKETGUARD_HOME": str(tmp_path), "MARKETGUARD_BROKER_URL": broker}
+    result = run_cli("check", "https://shop.example/item/5", "--origin", ORIGIN, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "核查 #1 已排队" in result.stdout
+    [(headers, kwargs)] = _crawl_messages(broker, "crawl")
+    assert headers["id"] in result.stdout and (kwargs["check_id"], kwargs["origin"]) == (1, ORIGIN)
+    bad = run_cli("check", "ftp://shop.example/", env=env)
+    assert bad.returncode == 2 and "http" in bad.stderr
