@@ -26,6 +26,7 @@ from bench import (
     screenshots,
     text_rules,
     verify_speed,
+    workers,
 )
 
 
@@ -68,6 +69,8 @@ def main(argv: list[str]) -> None:
         print(feed_latency.report(feed_latency.run()), flush=True)
     if "checks" in which:  # POST /api/checks -> queued and -> done, one worker; crawl --url
         print(checks.report(checks.run()), flush=True)
+    if "workers" in which:  # whole pass on 1 and 2 Celery worker processes vs in-process
+        print(workers.report(workers.run()), flush=True)
     if "queue" in which:  # review queue page and JSON, 100 000 listings, /healthz baseline
         print(queue_latency.report(queue_latency.run()), flush=True)
 
