@@ -291,6 +291,9 @@ class SqliteArchive:
     open the same file; the busy timeout makes their writes wait instead of failing.
     """
 
+    # batch() is a transaction (all or nothing), not just a buffer.
+    transactional_batch = True
+
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)

@@ -422,27 +422,29 @@ def store(self: Task, **payload: Any) -> None:
             report_check(self, payload)  # the report may be what was lost
             return
         listing = wire.listing_from(listing_data)
-        batch = getattr(target, "batch", None)
-        # One transaction (SQLite): the listing, its errors and the done-mark, or none of them.
-        with batch() if batch is not None else nullcontext():
+        flags = payload.get("flags") or []
+        done = {
+            "stored_at": time.time(),
+            "pass_id": payload.get("pass_id"),
+            "rules": list(dict.fromkeys(f["rule_id"] for f in flags)),
+            "evidence": bool(payload.get("evidence")),
+        }
+        # SQLite: the listing, its errors and the done-mark in one transaction. A store whose
+        # batch is only a buffer (Elasticsearch) writes the done-mark after the rest, so that a
+        # crash in between means "write again" (harmless), never "done but not written".
+        atomic = getattr(target, "transactional_batch", False)
+        with target.batch() if atomic else nullcontext():
             target.save_listing(
                 listing,
-                wire.flags_from_list(payload.get("flags") or []),
+                wire.flags_from_list(flags),
                 wire.evidence_from(payload.get("evidence")),
                 payload.get("pass_id"),
                 risk_score=payload.get("risk_score"),
             )
             for error in wire.errors_from_list(payload.get("errors") or []):
                 target.record_error(error, payload.get("pass_id"))
-            flags = payload.get("flags") or []
-            target.finish_work(
-                key,
-                me,
-                {
-                    "stored_at": time.time(),
-                    "pass_id": payload.get("pass_id"),
-                    "rules": list(dict.fromkeys(f["rule_id"] for f in flags)),
-                    "evidence": bool(payload.get("evidence")),
-                },
-            )
+            if atomic:
+                target.finish_work(key, me, done)
+        if not atomic:
+            target.finish_work(key, me, done)
         report_check(self, payload)
