@@ -32,14 +32,14 @@ from demo.server import DemoServer
 from evidence.archive import open_archive
 from evidence.archive.base import Archive
 from marketguard.distributed.config import WorkerConfig
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, redis_url, run_cli
 from tests.workspace_accounts import sign_in
 
 ORIGIN = "12365投诉 No.20240001"
 
 
 def _redis_url() -> str:
-    return "redis://127.0.0.1:6379/11"
+    return redis_url(11)
 
 
 @pytest.fixture
@@ -214,11 +214,16 @@ def test_the_result_task_fills_in_the_row_once(
     monkeypatch.setenv("MARKETGUARD_HOME", str(tmp_path))
     db = open_workspace(tmp_path)
     check = create_check(db, "officer1", "https://shop.example/item/7", ORIGIN)
+    running = check_result.apply(kwargs={"check_id": check.id, "state": "running"}).get()
+    assert running["updated"] and get_check(db, check.id).state == "running"  # type: ignore[union-attr]
     done = {"check_id": check.id, "state": "done", "platform": "shop", "listing_id": "7"}
     first = check_result.apply(kwargs={**done, "rule_ids": ["R1"], "capture_id": "C1"}).get()
     row = get_check(db, check.id)
     again = check_result.apply(kwargs={**done, "state": "failed", "error": "late"}).get()
     assert first["updated"] and not again["updated"]
+    assert get_check(db, check.id) == row
+    # A late "running" (delivered after the result) moves nothing back.
+    check_result.apply(kwargs={"check_id": check.id, "state": "running"}).get()
     assert get_check(db, check.id) == row
     assert row is not None and (row.state, row.rule_ids, row.capture_id) == ("done", ["R1"], "C1")
     db.close()

@@ -59,10 +59,14 @@ def check_result(
     capture_id: str | None = None,
     error: str = "",
 ) -> dict[str, Any]:
-    """Fill in check ``check_id``; ``{"updated": False}`` when it had already ended."""
-    from api.checks.store import finish_check
+    """Fill in check ``check_id``; ``{"updated": False}`` when it had already ended. State
+    "running" (sent when a crawl worker takes the check) only moves a queued check on."""
+    from api.checks.store import finish_check, mark_running
 
     try:
+        if state == "running":
+            mark_running(_workspace(), int(check_id))
+            return {"check_id": check_id, "state": state, "updated": True}
         updated = finish_check(
             _workspace(),
             int(check_id),

@@ -265,6 +265,13 @@ def crawl(
         "priority": priority(app, level),
     }
     start = spider_args.get("url") or spider_args.get("base_url") or spider_args.get("site", "")
+    if check_id is not None and job is None:
+        # The officer sees the check move from queued to running.
+        app.send_task(
+            "marketguard.notify.check_result",
+            kwargs={"check_id": check_id, "state": "running"},
+            priority=priority(app, URGENT),
+        )
     child = subprocess.run(
         [sys.executable, "-m", "marketguard.distributed.crawl_child"],
         input=json.dumps(orders),
