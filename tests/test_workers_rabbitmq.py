@@ -1,0 +1,93 @@
+"""RabbitMQ works by URL: the same pass through a worker on an ``amqp://`` broker (the running
+RabbitMQ on 127.0.0.1:5672) gives the in-process summary, and status reads its queues."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from demo.generator import generate
+from demo.server import DemoServer
+from marketguard.distributed.app import QUEUES, make_app
+from marketguard.distributed.config import WorkerConfig
+from marketguard.distributed.status import queue_depths
+from marketguard.distributed.submit import answering_workers
+from tests.conftest import REPO_ROOT, run_cli
+
+AMQP = os.environ.get("MARKETGUARD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _rabbitmq_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not _rabbitmq_answers(), reason="no RabbitMQ on 127.0.0.1:5672 (Redis is the default broker)"
+)
+
+
+def _purge(app: object) -> None:
+    with app.connection_for_write() as conn:  # type: ignore[attr-defined]
+        channel = conn.default_channel
+        for queue in QUEUES:
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # not declared yet
+                channel = conn.channel()
+
+
+def test_a_pass_through_a_rabbitmq_worker_equals_the_in_process_pass(tmp_path: Path) -> None:
+    market = generate(seed=3, listings=24, js_share=0.0)
+    app = make_app(WorkerConfig(broker_url=AMQP))
+    _purge(app)
+    home = tmp_path / "workers"
+    env = {"MARKETGUARD_BROKER_URL": AMQP, "MARKETGUARD_HOME": str(home)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "marketguard.cli", "worker", "--name", "amqp@test"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=(tmp_path / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not answering_workers(app, 1.0):
+            assert time.monotonic() < deadline, "the worker did not come up"
+        with DemoServer(market) as shop:
+            alone = run_cli(
+                "crawl",
+                "--base-url",
+                shop.url,
+                "--json",
+                "--no-capture",
+                "--in-process",
+                env={"MARKETGUARD_HOME": str(tmp_path / "single"), "MARKETGUARD_BROKER_URL": ""},
+            )
+            spread = run_cli("crawl", "--base-url", shop.url, "--json", "--no-capture", env=env)
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        assert spread.returncode == 0, spread.stderr[-3000:]
+        depths = queue_depths(app)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        _purge(app)
+    a = json.loads(alone.stdout.strip().splitlines()[-1])
+    b = json.loads(spread.stdout.strip().splitlines()[-1])
+    for key in ("listings", "flagged", "errors", "by_rule"):
+        assert b[key] == a[key], key
+    assert a["flagged"] > 0
+    assert set(depths) == set(QUEUES)
+    assert all(depth.waiting == 0 for depth in depths.values())
