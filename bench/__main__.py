@@ -71,6 +71,7 @@ def main(argv: list[str]) -> None:
         print(checks.report(checks.run()), flush=True)
     if "workers" in which:  # whole pass on 1 and 2 Celery worker processes vs in-process
         print(workers.report(workers.run()), flush=True)
+        print(workers.report(workers.run(capture=False)), flush=True)
     if "queue" in which:  # review queue page and JSON, 100 000 listings, /healthz baseline
         print(queue_latency.report(queue_latency.run()), flush=True)
 

@@ -3,7 +3,7 @@
     python -m bench checks          (MG_BENCH_CHECKS=10 checks of different listings)
 
 Set-up: the demo shop in its own process, ``marketguard serve`` (a subprocess, with the broker
-configured) and one ``marketguard worker --pool threads`` on all queues, Redis DB 11 (flushed
+configured) and one ``marketguard worker --pool threads`` on all queues, Redis DB 8 (flushed
 before and after; MG_BENCH_CHECKS_REDIS overrides it). One check is sent first and left out of
 the figures (the worker's first capture launches Chromium); then the checks go one at a time,
 so the figures are latency, not queueing.
@@ -35,7 +35,7 @@ import httpx
 from bench.common import REPO_ROOT, demo_shop, run_json, save
 
 CHECKS = int(os.environ.get("MG_BENCH_CHECKS", "10"))
-REDIS_URL = os.environ.get("MG_BENCH_CHECKS_REDIS", "redis://127.0.0.1:6379/11")
+REDIS_URL = os.environ.get("MG_BENCH_CHECKS_REDIS", "redis://127.0.0.1:6379/8")
 LISTINGS = 60
 SEED = 7
 POLL = 0.05

@@ -33,6 +33,7 @@ from evidence.archive import open_archive
 from evidence.archive.base import Archive
 from marketguard.distributed.config import WorkerConfig
 from tests.conftest import REPO_ROOT, redis_url, run_cli
+from tests.workers import flushed_redis
 from tests.workspace_accounts import sign_in
 
 ORIGIN = "12365投诉 No.20240001"
@@ -44,11 +45,8 @@ def _redis_url() -> str:
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(_redis_url())
-    client.flushdb()
-    yield _redis_url()
-    client.flushdb()
-    client.close()
+    with flushed_redis(11) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.status import queue_depths, status, status_for, workers
 from marketguard.models import PageError
 from tests.conftest import REPO_ROOT, free_port, redis_url, run_cli
+from tests.workers import flushed_redis
 from tests.workspace_accounts import sign_in
 
 
@@ -34,11 +35,8 @@ def _redis_url() -> str:
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(_redis_url())
-    client.flushdb()
-    yield _redis_url()
-    client.flushdb()
-    client.close()
+    with flushed_redis(13) as url:
+        yield url
 
 
 def _app(url: str):  # type: ignore[no-untyped-def]

@@ -3,68 +3,43 @@ against the listing once and never retried forever (real Redis, a real worker pr
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
-from marketguard.distributed.submit import answering_workers, wait_idle
+from marketguard.distributed.submit import wait_idle
 from marketguard.models import Flag, Listing
-from tests.conftest import REPO_ROOT, redis_url
+from tests.workers import Worker, flushed_redis, wait_for_workers
 
 DB = 15
 
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(redis_url(DB))
-    client.flushdb()
-    yield redis_url(DB)
-    client.flushdb()
-    client.close()
+    with flushed_redis(DB) as url:
+        yield url
 
 
 @pytest.fixture
 def worker(tmp_path: Path, broker: str) -> Iterator[Path]:
     home = tmp_path / "home"
     SqliteArchive(home).close()  # the store exists (migrated) before the worker opens it
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "marketguard.cli",
-            "worker",
-            "--queues",
-            "match,store",
-            "--name",
-            "failures@test",
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "MARKETGUARD_BROKER_URL": broker, "MARKETGUARD_HOME": str(home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    env = {"MARKETGUARD_BROKER_URL": broker, "MARKETGUARD_HOME": str(home)}
+    process = Worker(
+        env, tmp_path / "worker.log", "--queues", "match,store", "--name", "failures@test"
     )
-    app = make_app(WorkerConfig(broker_url=broker))
-    deadline = time.monotonic() + 60
-    while not answering_workers(app, 1.0):
-        assert time.monotonic() < deadline, "worker did not come up"
-    yield home
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        wait_for_workers(make_app(WorkerConfig(broker_url=broker)), 1)
+        yield home
+    finally:
+        process.stop()
 
 
 def _listing(n: int) -> Listing:

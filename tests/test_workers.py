@@ -5,11 +5,7 @@ duplicates nothing."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from demo.generator import generate
 from demo.references import add_references
@@ -25,9 +20,10 @@ from demo.server import DemoServer, _Handler
 from marketguard.cli import watchlist_search_terms
 from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
-from marketguard.distributed.submit import answering_workers, submit_crawl, wait_idle
+from marketguard.distributed.submit import submit_crawl, wait_idle
 from marketguard.settings import Settings
-from tests.conftest import REPO_ROOT, redis_url, run_cli
+from tests.conftest import redis_url, run_cli
+from tests.workers import Worker, flushed_redis, wait_for_workers
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -46,45 +42,8 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(redis_url(DB))
-    client.flushdb()
-    yield redis_url(DB)
-    client.flushdb()
-    client.close()
-
-
-class Worker:
-    """``marketguard worker`` in its own process group (its Chromium dies with it)."""
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "marketguard.cli", "worker", "--loglevel", "INFO", *args],
-                cwd=REPO_ROOT,
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _wait_for_workers(app: Any, names: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(answering_workers(app, timeout=1.0)) < names:
-        assert time.monotonic() < deadline, "workers did not come up"
+    with flushed_redis(DB) as url:
+        yield url
 
 
 def _store_view(home: Path) -> dict[str, Any]:
@@ -136,7 +95,7 @@ def test_a_pass_over_two_workers_equals_the_single_process_pass(
                 env={"MARKETGUARD_HOME": str(single), "MARKETGUARD_BROKER_URL": ""},
             )
             assert alone.returncode == 0, alone.stderr[-3000:]
-            _wait_for_workers(app, 2)
+            wait_for_workers(app, 2)
             spread_out = run_cli("crawl", "--base-url", shop.url, "--json", env=_env(spread))
             assert spread_out.returncode == 0, spread_out.stderr[-3000:]
     finally:
@@ -158,7 +117,7 @@ def test_a_pass_over_two_workers_equals_the_single_process_pass(
     db = sqlite3.connect(spread / "marketguard.db")
     owners = {row[0].split(":")[1] for row in db.execute("SELECT owner FROM work_log")}
     db.close()
-    assert {str(w.proc.pid) for w in workers} <= owners
+    assert {str(w.pid) for w in workers} <= owners
     verified = run_cli("evidence", "verify", env={"MARKETGUARD_HOME": str(spread)})
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -216,7 +175,7 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing(
     try:
         with DemoServer(market) as shop:
             shop._server.RequestHandlerClass = _SlowForBrowsers
-            _wait_for_workers(app, 2)
+            wait_for_workers(app, 2)
             submit_crawl(
                 app,
                 "demo_shop",
@@ -252,7 +211,7 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing(
     db = sqlite3.connect(home / "marketguard.db")
     owners = dict(db.execute("SELECT key, owner FROM work_log WHERE done_at IS NOT NULL"))
     db.close()
-    assert all(str(rescuer.proc.pid) in owners[key] for key in in_flight if key in owners)
+    assert all(str(rescuer.pid) in owners[key] for key in in_flight if key in owners)
     assert set(in_flight) <= set(owners)
     verified = run_cli("evidence", "verify", env={"MARKETGUARD_HOME": str(home)})
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
 from demo.generator import generate
 from demo.server import DemoServer
@@ -24,10 +18,11 @@ from evidence.archive.sqlite import SqliteArchive
 from marketguard.cli import watchlist_search_terms
 from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
-from marketguard.distributed.submit import answering_workers, run_summary, submit_crawl, wait_idle
+from marketguard.distributed.submit import run_summary, submit_crawl, wait_idle
 from marketguard.settings import Settings
-from tests.conftest import REAL_ES_URL, REPO_ROOT, osmem_client, redis_url, run_cli
+from tests.conftest import REAL_ES_URL, REPO_ROOT, osmem_client, run_cli
 from tests.test_pass_on_es import queue
+from tests.workers import Worker, flushed_redis, wait_for_workers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -38,11 +33,8 @@ PREFIX = f"mgworkers-{secrets.token_hex(4)}"
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(redis_url(DB))
-    client.flushdb()
-    yield redis_url(DB)
-    client.flushdb()
-    client.close()
+    with flushed_redis(DB) as url:
+        yield url
 
 
 @pytest.fixture
@@ -66,8 +58,7 @@ def test_two_workers_on_one_elasticsearch_store_equal_the_single_process_pass(
     tmp_path: Path, broker: str, es_url: str
 ) -> None:
     market = generate(seed=5, listings=30, js_share=0.0)
-    env: dict[str, Any] = {
-        **os.environ,
+    env: dict[str, str] = {
         "MARKETGUARD_BROKER_URL": broker,
         "MARKETGUARD_ES_URL": es_url,
         "MARKETGUARD_ES_PREFIX": PREFIX,
@@ -77,19 +68,16 @@ def test_two_workers_on_one_elasticsearch_store_equal_the_single_process_pass(
             [str(REPO_ROOT / "tests" / "osmem_site"), str(REPO_ROOT)]
         )
         env["MARKETGUARD_TEST_PLAIN_JSON_ES"] = "1"
-    procs = []
-    for n in (1, 2):
-        home = tmp_path / f"machine-{n}"  # no shared folder: the store is Elasticsearch
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "marketguard.cli", "worker", "--name", f"es{n}@test"],
-                cwd=REPO_ROOT,
-                env={**env, "MARKETGUARD_HOME": str(home)},
-                stdout=(tmp_path / f"worker-{n}.log").open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+    # Two machines: homes of their own, no shared folder; the store is Elasticsearch.
+    workers = [
+        Worker(
+            {**env, "MARKETGUARD_HOME": str(tmp_path / f"machine-{n}")},
+            tmp_path / f"worker-{n}.log",
+            "--name",
+            f"es{n}@test",
         )
+        for n in (1, 2)
+    ]
     app = make_app(WorkerConfig(broker_url=broker))
     try:
         with DemoServer(market) as shop:
@@ -106,17 +94,13 @@ def test_two_workers_on_one_elasticsearch_store_equal_the_single_process_pass(
                 },
             )
             assert alone.returncode == 0, alone.stderr[-3000:]
-            deadline = time.monotonic() + 90
-            while len(answering_workers(app, 1.0)) < 2:
-                assert time.monotonic() < deadline, "workers did not come up"
+            wait_for_workers(app, 2, timeout=90)
             keywords = ",".join(watchlist_search_terms(Settings()))
             task = submit_crawl(app, "demo_shop", {"base_url": shop.url, "keywords": keywords})
             wait_idle(app, timeout=300)
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=60)
+        for worker in workers:
+            worker.stop()
     es = _es_archive(es_url, tmp_path / "check-spool")
     with SqliteArchive(tmp_path / "single") as sqlite:
         try:

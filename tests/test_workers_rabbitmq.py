@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +15,8 @@ from demo.server import DemoServer
 from marketguard.distributed.app import QUEUES, make_app
 from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.status import queue_depths
-from marketguard.distributed.submit import answering_workers
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import run_cli
+from tests.workers import Worker, wait_for_workers
 
 AMQP = os.environ.get("MARKETGUARD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -54,18 +50,9 @@ def test_a_pass_through_a_rabbitmq_worker_equals_the_in_process_pass(tmp_path: P
     _purge(app)
     home = tmp_path / "workers"
     env = {"MARKETGUARD_BROKER_URL": AMQP, "MARKETGUARD_HOME": str(home)}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "marketguard.cli", "worker", "--name", "amqp@test"],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        stdout=(tmp_path / "worker.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = Worker(env, tmp_path / "worker.log", "--name", "amqp@test")
     try:
-        deadline = time.monotonic() + 60
-        while not answering_workers(app, 1.0):
-            assert time.monotonic() < deadline, "the worker did not come up"
+        wait_for_workers(app, 1)
         with DemoServer(market) as shop:
             alone = run_cli(
                 "crawl",
@@ -81,8 +68,7 @@ def test_a_pass_through_a_rabbitmq_worker_equals_the_in_process_pass(tmp_path: P
         assert spread.returncode == 0, spread.stderr[-3000:]
         depths = queue_depths(app)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        worker.stop()
         _purge(app)
     a = json.loads(alone.stdout.strip().splitlines()[-1])
     b = json.loads(spread.stdout.strip().splitlines()[-1])

@@ -8,6 +8,7 @@ from scrapy.crawler import Crawler
 
 from evidence.archive import open_archive
 from evidence.archive.base import Archive
+from matching.engine import Matcher
 
 
 def archive_for(crawler: Crawler) -> Archive:
@@ -17,3 +18,10 @@ def archive_for(crawler: Crawler) -> Archive:
         archive = open_archive(Path(crawler.settings["MARKETGUARD_HOME"]))
         crawler._marketguard_archive = archive  # type: ignore[attr-defined]
     return archive
+
+
+def matcher_for(crawler: Crawler) -> Matcher:
+    """The rules and catalogue the crawl's settings name (the bundled ones by default)."""
+    catalogue = crawler.settings.get("MARKETGUARD_CATALOGUE")
+    rules = crawler.settings.get("MARKETGUARD_RULES")
+    return Matcher.load(Path(catalogue) if catalogue else None, Path(rules) if rules else None)

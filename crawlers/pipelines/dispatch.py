@@ -12,11 +12,11 @@ capture and store workers are still doing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
 
+from crawlers.pipelines import matcher_for
 from crawlers.pipelines.images import take_image_findings
 from marketguard.distributed import wire
 from marketguard.match_context import PassContext
@@ -48,12 +48,7 @@ class DispatchPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DispatchPipeline:
-        catalogue = crawler.settings.get("MARKETGUARD_CATALOGUE")
-        rules = crawler.settings.get("MARKETGUARD_RULES")
-        matcher = Matcher.load(
-            Path(catalogue) if catalogue else None, Path(rules) if rules else None
-        )
-        return cls(matcher, crawler)
+        return cls(matcher_for(crawler), crawler)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Listing):

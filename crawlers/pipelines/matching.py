@@ -12,7 +12,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from crawlers.pipelines import archive_for
+from crawlers.pipelines import archive_for, matcher_for
 from crawlers.pipelines.images import take_image_findings
 from marketguard.match_context import PassContext
 from marketguard.models import Assessment, Listing
@@ -28,12 +28,7 @@ class MatchPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
-        catalogue = crawler.settings.get("MARKETGUARD_CATALOGUE")
-        rules = crawler.settings.get("MARKETGUARD_RULES")
-        matcher = Matcher.load(
-            Path(catalogue) if catalogue else None, Path(rules) if rules else None
-        )
-        return cls(matcher, crawler)
+        return cls(matcher_for(crawler), crawler)
 
     def open_spider(self, spider: Any = None) -> None:
         home = self.crawler.settings.get("MARKETGUARD_HOME")

@@ -25,19 +25,24 @@ def submit_crawl(
     origin: str = "",
     check_id: int | None = None,
     urgent: bool = False,
+    job: dict[str, Any] | None = None,
 ) -> str:
-    """Queue one crawl job; returns the task id (the job is named ``crawl-<task id>``)."""
+    """Queue one crawl job; returns the task id (the job is named ``crawl-<task id>``).
+    ``job`` (a ``crawlers.jobs.Job`` as a dict) continues that job instead of starting one."""
+    kwargs: dict[str, Any] = {
+        "spider": spider,
+        "spider_args": spider_args,
+        "capture": capture,
+        "incremental": incremental,
+        "origin": origin,
+        "check_id": check_id,
+        "urgent": urgent,
+    }
+    if job is not None:
+        kwargs["job"] = job
     result = app.send_task(
         "marketguard.crawl",
-        kwargs={
-            "spider": spider,
-            "spider_args": spider_args,
-            "capture": capture,
-            "incremental": incremental,
-            "origin": origin,
-            "check_id": check_id,
-            "urgent": urgent,
-        },
+        kwargs=kwargs,
         priority=priority(app, URGENT if urgent or check_id is not None else ROUTINE),
     )
     return str(result.id)

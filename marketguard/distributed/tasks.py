@@ -23,9 +23,11 @@ Nothing lost, nothing twice:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -272,15 +274,20 @@ def crawl(
             kwargs={"check_id": check_id, "state": "running"},
             priority=priority(app, URGENT),
         )
-    child = subprocess.run(
-        [sys.executable, "-m", "marketguard.distributed.crawl_child"],
-        input=json.dumps(orders),
-        capture_output=True,
-        text=True,
-        timeout=config.crawl_slice + config.capture_timeout,
-        check=False,
-        env={**os.environ, "MARKETGUARD_HOME": str(home)},
-    )
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "marketguard.distributed.crawl_child"],
+            input=json.dumps(orders),
+            capture_output=True,
+            text=True,
+            # The slice closes the spider; this is for a child that hangs while closing.
+            timeout=config.crawl_slice + config.capture_timeout,
+            check=False,
+            env={**os.environ, "MARKETGUARD_HOME": str(home)},
+            preexec_fn=_die_with_parent,
+        )
+    except subprocess.TimeoutExpired as exc:  # killed by run(); the job resumes on retry
+        child = subprocess.CompletedProcess(exc.cmd, -9, "", f"crawl child hung: {exc}")
     summary = _last_json_line(child.stdout)
     if child.returncode != 0 or summary is None:
         detail = (summary or {}).get("failed") or child.stderr.strip()[-1500:] or "no output"
@@ -296,26 +303,35 @@ def crawl(
         report_check(self, None, error=str(exc))
         return {"failed": str(exc)}
     if summary.get("finish_reason") == "closespider_timeout":
+        from marketguard.distributed.submit import submit_crawl
+
         current = load_job(home, name)
-        app.send_task(
-            "marketguard.crawl",
-            kwargs={
-                "spider": spider,
-                "spider_args": spider_args,
-                "capture": capture,
-                "incremental": incremental,
-                "origin": origin,
-                "check_id": check_id,
-                "urgent": urgent,
-                "job": current.to_dict() if current else {"name": name},
-            },
-            priority=priority(app, level),
+        submit_crawl(
+            app,
+            spider,
+            spider_args,
+            capture=capture,
+            incremental=incremental,
+            origin=origin,
+            check_id=check_id,
+            urgent=urgent,
+            job=current.to_dict() if current else {"name": name},
         )
     elif check_id is not None and not summary.get("dispatched"):
         # The page gave no listing (an error page, not a product): the officer must know.
         errors = summary.get("errors_by_kind") or {}
         report_check(self, None, error=f"no listing found at {start} ({errors or 'no errors'})")
     return summary
+
+
+def _die_with_parent() -> None:
+    """In the crawl child, before exec: die when the worker dies (even by SIGKILL), so that a
+    redelivered crawl never runs beside an orphan of the first one (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _last_json_line(text: str) -> dict[str, Any] | None:
