@@ -215,3 +215,69 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing(
     assert set(in_flight) <= set(owners)
     verified = run_cli("evidence", "verify", env={"MARKETGUARD_HOME": str(home)})
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_crawl_cut_into_slices_and_a_crawl_worker_killed_mid_slice_lose_nothing(
+    tmp_path: Path, broker: str
+) -> None:
+    """Each crawl task crawls for one slice and hands the rest of its job on; a crawl worker
+    killed with SIGKILL (its Scrapy child with it) has its slice delivered again."""
+    market = generate(seed=SEED, listings=LISTINGS, js_share=0.0)
+    home = tmp_path / "home"
+    timing = {
+        "MARKETGUARD_CRAWL_SLICE": "2",
+        "MARKETGUARD_CAPTURE_TIMEOUT": "5",
+        "MARKETGUARD_VISIBILITY_TIMEOUT": "20",
+    }
+    env = _env(home, **timing)
+    app = make_app(
+        WorkerConfig(broker_url=broker, crawl_slice=2, capture_timeout=5, visibility_timeout=20)
+    )
+    doomed = Worker(env, tmp_path / "doomed.log", "--queues", "crawl", "--name", "doomed@test")
+    rest = Worker(env, tmp_path / "rest.log", "--queues", "match,store", "--name", "rest@test")
+    rescuer: Worker | None = None
+    try:
+        with DemoServer(market) as shop:
+            wait_for_workers(app, 2)
+            keywords = ",".join(watchlist_search_terms(Settings()))
+            task = submit_crawl(
+                app, "demo_shop", {"base_url": shop.url, "keywords": keywords}, capture=False
+            )
+            deadline = time.monotonic() + 60
+            while not _stored(home):  # the first slice is crawling and dispatching
+                assert time.monotonic() < deadline, "nothing was stored"
+                time.sleep(0.05)
+            doomed.kill()
+            rescuer = Worker(
+                env, tmp_path / "rescuer.log", "--queues", "crawl", "--name", "rescuer@test"
+            )
+            wait_idle(app, timeout=240)
+    finally:
+        for worker in (doomed, rest, rescuer):
+            if worker is not None:
+                worker.stop()
+    truth = market.ground_truth()
+    readable = {
+        lid for lid, t in truth.items() if t.get("fault") not in ("broken_html", "http_500")
+    }
+    view = _store_view(home)
+    assert set(view["listings"]) == readable  # nothing lost
+    db = sqlite3.connect(home / "marketguard.db")
+    passes = [json.loads(row[0]) for row in db.execute("SELECT settings FROM passes")]
+    stores = db.execute("SELECT COUNT(*) FROM work_log WHERE key LIKE 'store:%'").fetchone()[0]
+    db.close()
+    assert stores == len(readable)  # each listing stored once for the job
+    assert len(passes) >= 2 and {p["job"] for p in passes} == {f"crawl-{task}"}
+
+
+def _stored(home: Path) -> int:
+    path = home / "marketguard.db"
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM listings").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()

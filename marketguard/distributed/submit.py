@@ -26,9 +26,11 @@ def submit_crawl(
     check_id: int | None = None,
     urgent: bool = False,
     job: dict[str, Any] | None = None,
+    slice_seconds: float | None = None,
 ) -> str:
     """Queue one crawl job; returns the task id (the job is named ``crawl-<task id>``).
-    ``job`` (a ``crawlers.jobs.Job`` as a dict) continues that job instead of starting one."""
+    ``job`` (a ``crawlers.jobs.Job`` as a dict) continues that job instead of starting one, with
+    ``slice_seconds`` for its next slice."""
     kwargs: dict[str, Any] = {
         "spider": spider,
         "spider_args": spider_args,
@@ -40,6 +42,8 @@ def submit_crawl(
     }
     if job is not None:
         kwargs["job"] = job
+    if slice_seconds is not None:
+        kwargs["slice_seconds"] = slice_seconds
     result = app.send_task(
         "marketguard.crawl",
         kwargs=kwargs,

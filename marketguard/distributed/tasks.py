@@ -242,8 +242,13 @@ def crawl(
     check_id: int | None = None,
     urgent: bool = False,
     job: dict[str, Any] | None = None,
+    slice_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """One slice of a crawl job in a child process; the rest of the job goes to a new task."""
+    """One slice of a crawl job in a child process; the rest of the job goes to a new task.
+
+    A slice that found nothing new (its time went on pages retried with backoff, a slow site)
+    hands on a slice twice as long, up to what the visibility timeout allows; a slice that long
+    that still finds nothing stops the job with a recorded error instead of looping forever."""
     from crawlers.jobs import Job, load_job, save_job
 
     config = config_of(app)
@@ -255,6 +260,8 @@ def crawl(
         home.mkdir(parents=True, exist_ok=True)
         save_job(home, Job.from_dict(job))
     level = URGENT if urgent or check_id is not None else ROUTINE
+    longest_slice = config.visibility_timeout - config.capture_timeout
+    this_slice = min(slice_seconds or config.crawl_slice, longest_slice)
     orders = {
         "spider": spider,
         "spider_args": spider_args,
@@ -263,7 +270,7 @@ def crawl(
         "origin": origin,
         "check_id": check_id,
         "job": name,
-        "slice": config.crawl_slice,
+        "slice": this_slice,
         "priority": priority(app, level),
     }
     start = spider_args.get("url") or spider_args.get("base_url") or spider_args.get("site", "")
@@ -281,7 +288,7 @@ def crawl(
             capture_output=True,
             text=True,
             # The slice closes the spider; this is for a child that hangs while closing.
-            timeout=config.crawl_slice + config.capture_timeout,
+            timeout=this_slice + config.capture_timeout,
             check=False,
             env={**os.environ, "MARKETGUARD_HOME": str(home)},
             preexec_fn=_die_with_parent,
@@ -305,6 +312,17 @@ def crawl(
     if summary.get("finish_reason") == "closespider_timeout":
         from marketguard.distributed.submit import submit_crawl
 
+        next_slice = config.crawl_slice
+        if not (summary.get("dispatched") or summary.get("unchanged")):
+            if this_slice >= longest_slice:
+                message = (
+                    f"crawl job {name} stopped: a slice of {this_slice:g} s found no listing"
+                    " (pages failing or too slow); it resumes if queued again"
+                )
+                record_task_error(start, self.name, RuntimeError(message), summary.get("pass_id"))
+                report_check(self, None, error=message)
+                return {**summary, "failed": message}
+            next_slice = min(this_slice * 2, longest_slice)
         current = load_job(home, name)
         submit_crawl(
             app,
@@ -316,6 +334,7 @@ def crawl(
             check_id=check_id,
             urgent=urgent,
             job=current.to_dict() if current else {"name": name},
+            slice_seconds=next_slice,
         )
     elif check_id is not None and not summary.get("dispatched"):
         # The page gave no listing (an error page, not a product): the officer must know.
