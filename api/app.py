@@ -56,7 +56,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = FeedWorker(db, archive, feed_config) if feed_worker else None
+        worker = FeedWorker(db, archive, feed_config, settings.home) if feed_worker else None
         if worker:
             worker.start()
         try:

@@ -94,8 +94,22 @@ def _row(row: sqlite3.Row) -> Check:
     )
 
 
-def create_check(db: WorkspaceDb, actor: str, url: str, origin: str = "", note: str = "") -> Check:
-    """A queued check, with its audit entry in the same transaction."""
+class AlreadyStartedError(CheckError):
+    """The re-check request was turned into a check before (by another round or worker)."""
+
+
+def create_check(
+    db: WorkspaceDb,
+    actor: str,
+    url: str,
+    origin: str = "",
+    note: str = "",
+    *,
+    recheck_request: int | None = None,
+) -> Check:
+    """A queued check, with its audit entry in the same transaction. With ``recheck_request``,
+    that officer's re-check request (api/decisions.py) is closed in the same transaction too,
+    so a request becomes exactly one check (AlreadyStartedError when it was done before)."""
     url = validate_url(url)
     origin, note = origin.strip(), note.strip()
     if len(origin) > ORIGIN_MAX:
@@ -103,6 +117,13 @@ def create_check(db: WorkspaceDb, actor: str, url: str, origin: str = "", note: 
     if len(note) > NOTE_MAX:
         raise CheckError(f"备注最多 {NOTE_MAX} 个字符 (note longer than {NOTE_MAX})")
     with db.write() as conn:
+        if recheck_request is not None:
+            closed = conn.execute(
+                "UPDATE recheck_requests SET done_at = ? WHERE request_id = ? AND done_at IS NULL",
+                (to_text(db.now()), recheck_request),
+            ).rowcount
+            if closed != 1:
+                raise AlreadyStartedError(f"re-check request {recheck_request} already started")
         cur = conn.execute(
             "INSERT INTO checks(url, origin, note, requested_by, requested_at, state) "
             "VALUES (?, ?, ?, ?, ?, 'queued')",

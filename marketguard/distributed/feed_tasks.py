@@ -2,7 +2,9 @@
 
 - ``marketguard.notify.deliver_webhooks``: send due webhook deliveries (``notify`` queue);
 - ``marketguard.notify.mark_overdue``: stamp notices past their deadline (``notify``);
-- ``marketguard.recheck.run``: takedown re-checks (回头看) that are due (``recheck``).
+- ``marketguard.recheck.run``: takedown re-checks (回头看) that are due (``recheck``);
+- ``marketguard.recheck.requested``: officers' re-check requests (复查申请) into urgent checks
+  (``recheck``; api/checks/rechecks.py).
 
 Where they run: the ``notify`` and ``recheck`` workers open the workspace database
 (``<home>/workspace.db``, SQLite) of ``MARKETGUARD_HOME``, so they must run on the machine
@@ -137,6 +139,21 @@ def deliver_webhooks(self: Task) -> dict[str, Any]:
 def mark_overdue(self: Task) -> dict[str, Any]:
     """Stamp notices past their deadline; returns the ids newly marked."""
     return _run(self, "overdue")
+
+
+@app.task(bind=True, name="marketguard.recheck.requested")
+def start_requested_rechecks(self: Task) -> dict[str, Any]:
+    """Officers' open re-check requests become urgent checks on the workers."""
+    from api.checks.rechecks import start_requested_rechecks as start
+
+    home = _home()
+    try:
+        return asdict(start(_workspace(home), _archive(home), celery_app=app))
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        retries = int(self.request.retries)
+        raise self.retry(exc=exc, countdown=backoff(retries), max_retries=MAX_RETRIES) from exc
 
 
 @app.task(bind=True, name="marketguard.recheck.run")

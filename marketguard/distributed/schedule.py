@@ -36,6 +36,8 @@ CRAWL_TASK = "marketguard.crawl"
 FEED_JOBS: tuple[tuple[str, str, str, str], ...] = (
     ("feed:webhooks", "marketguard.notify.deliver_webhooks", "notify", "webhook_every"),
     ("feed:rechecks", "marketguard.recheck.run", "recheck", "recheck_every"),
+    # Officers' re-check requests (复查申请) into urgent checks: soon after they are asked.
+    ("feed:recheck-requests", "marketguard.recheck.requested", "recheck", "webhook_every"),
     ("feed:overdue", "marketguard.notify.mark_overdue", "notify", "overdue_every"),
 )
 
