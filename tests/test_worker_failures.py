@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from evidence.archive.sqlite import SqliteArchive
 from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
-from marketguard.distributed.submit import wait_idle
+from marketguard.distributed.submit import submit_crawl, wait_idle
 from marketguard.models import Flag, Listing
 from tests.workers import Worker, flushed_redis, wait_for_workers
 
@@ -118,3 +119,51 @@ def test_a_task_that_cannot_succeed_is_recorded_once_and_not_retried(
         "http://127.0.0.1:9/x",
     ]
     assert any("apocalyptic" in message for _, message in errors)
+
+
+class _Hanging(BaseHTTPRequestHandler):
+    """A marketplace whose every page takes longer than any slice."""
+
+    def do_GET(self) -> None:
+        time.sleep(30)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_crawl_job_that_finds_nothing_stops_with_a_recorded_error(
+    tmp_path: Path, broker: str
+) -> None:
+    """A marketplace whose every page hangs: slices that find nothing, or cannot even close in
+    time, grow (2 s, 4 s, then the longest the visibility timeout allows: 12 - 4 = 8 s), and
+    the longest one stops the job with one recorded error: never an endless loop."""
+    home = tmp_path / "home"
+    SqliteArchive(home).close()
+    env = {
+        "MARKETGUARD_BROKER_URL": broker,
+        "MARKETGUARD_HOME": str(home),
+        "MARKETGUARD_CRAWL_SLICE": "2",
+        "MARKETGUARD_CAPTURE_TIMEOUT": "4",
+        "MARKETGUARD_VISIBILITY_TIMEOUT": "12",
+    }
+    app = make_app(
+        WorkerConfig(broker_url=broker, crawl_slice=2, capture_timeout=4, visibility_timeout=12)
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hanging)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    crawler = Worker(env, tmp_path / "crawl.log", "--queues", "crawl", "--name", "slices@test")
+    try:
+        wait_for_workers(app, 1)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        submit_crawl(app, "demo_shop", {"base_url": url, "keywords": "充电器"}, capture=False)
+        wait_idle(app, timeout=120)
+    finally:
+        crawler.stop()
+        server.shutdown()
+    db = sqlite3.connect(home / "marketguard.db")
+    errors = [row[0] for row in db.execute("SELECT message FROM errors WHERE kind = 'task'")]
+    slices = db.execute("SELECT COUNT(*) FROM passes").fetchone()[0]
+    db.close()
+    assert len(errors) == 1 and "stopped: a slice of 8 s" in errors[0], errors
+    assert slices == 3  # 2 s, 4 s, 8 s

@@ -27,6 +27,7 @@ def run(orders: dict[str, Any]) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "ITEM_PIPELINES": DISPATCH_PIPELINES,
         "CLOSESPIDER_TIMEOUT": orders["slice"],
+        "DOWNLOAD_TIMEOUT": orders.get("download_timeout", 30),
         "MARKETGUARD_ORIGIN": orders.get("origin", ""),
         "MARKETGUARD_PRIORITY": orders["priority"],
     }

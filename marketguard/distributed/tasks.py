@@ -49,6 +49,7 @@ from marketguard.settings import Settings
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+DOWNLOAD_TIMEOUT = 30.0  # crawlers/settings.py's
 # A crashed browser may crash again on the same page; two fresh browsers is enough to tell.
 CAPTURE_CRASH_RETRIES = 2
 
@@ -271,6 +272,9 @@ def crawl(
         "check_id": check_id,
         "job": name,
         "slice": this_slice,
+        # Closing a slice waits for the downloads in flight: each must end within half the
+        # margin the child is given beyond its slice (below), or a hung page kills the slice.
+        "download_timeout": min(DOWNLOAD_TIMEOUT, config.capture_timeout / 2),
         "priority": priority(app, level),
     }
     start = spider_args.get("url") or spider_args.get("base_url") or spider_args.get("site", "")
@@ -287,14 +291,23 @@ def crawl(
             input=json.dumps(orders),
             capture_output=True,
             text=True,
-            # The slice closes the spider; this is for a child that hangs while closing.
-            timeout=this_slice + config.capture_timeout,
+            # The slice closes the spider, which lets the downloads in flight finish (with their
+            # retries); a child still closing after this is killed, well before Redis would
+            # hand the task to another worker.
+            timeout=min(this_slice + config.capture_timeout, config.visibility_timeout * 0.9),
             check=False,
             env={**os.environ, "MARKETGUARD_HOME": str(home)},
             preexec_fn=_die_with_parent,
         )
-    except subprocess.TimeoutExpired as exc:  # killed by run(); the job resumes on retry
-        child = subprocess.CompletedProcess(exc.cmd, -9, "", f"crawl child hung: {exc}")
+    except subprocess.TimeoutExpired:  # killed by run(): pages too slow to close in time
+        # Counted as a slice that found nothing: the next slice is longer, and the job stops
+        # once the longest slice cannot close either. What it stored is kept; the job resumes.
+        child = subprocess.CompletedProcess(
+            [],
+            0,
+            json.dumps({"finish_reason": "closespider_timeout", "dispatched": 0, "hung": True}),
+            "",
+        )
     summary = _last_json_line(child.stdout)
     if child.returncode != 0 or summary is None:
         detail = (summary or {}).get("failed") or child.stderr.strip()[-1500:] or "no output"
@@ -315,8 +328,9 @@ def crawl(
         next_slice = config.crawl_slice
         if not (summary.get("dispatched") or summary.get("unchanged")):
             if this_slice >= longest_slice:
+                why = "could not close in time" if summary.get("hung") else "found no listing"
                 message = (
-                    f"crawl job {name} stopped: a slice of {this_slice:g} s found no listing"
+                    f"crawl job {name} stopped: a slice of {this_slice:g} s {why}"
                     " (pages failing or too slow); it resumes if queued again"
                 )
                 record_task_error(start, self.name, RuntimeError(message), summary.get("pass_id"))
