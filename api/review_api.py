@@ -39,7 +39,7 @@ from api.review_schemas import (
 )
 from api.schemas import FlagOut
 from api.spreadsheets import XLSX, content_disposition, workbook
-from api.statistics import DIMENSIONS, statistics
+from api.statistics import DIMENSIONS, StatisticsDep
 from api.templating import listing_path
 from evidence.archive.base import Archive, FlaggedRow, QueueFilter
 
@@ -361,23 +361,9 @@ def case_export(
 
 # --- statistics -----------------------------------------------------------------------------------
 @router.get("/api/stats", response_model=StatsOut, tags=["statistics"])
-def stats(
-    request: Request,
-    user: ReviewerUser,
-    archive: ArchiveDep,
-    workspace: WorkspaceDep,
-    params: QueueParamsDep,
-) -> StatsOut:
+def stats(user: ReviewerUser, figures: StatisticsDep) -> StatsOut:
     """Counts of the filtered flagged listings by category, platform, region, rule, decision
     and ISO week of first sighting; the share of cases on priority products vs the target."""
-    state = request.app.state
-    figures = statistics(
-        archive,
-        workspace,
-        params.to_filter(zone=app_zone(request)),
-        state.review_config,
-        state.priority_categories,
-    )
     return StatsOut(
         total=figures.total,
         counts=figures.counts,
@@ -557,20 +543,8 @@ def export_cases(request: Request, user: ReviewerUser, workspace: WorkspaceDep) 
     "/api/export/stats.xlsx", response_class=Response, responses=XLSX_RESPONSE, tags=["exports"]
 )
 def export_stats(
-    request: Request,
-    user: ReviewerUser,
-    archive: ArchiveDep,
-    workspace: WorkspaceDep,
-    params: QueueParamsDep,
+    request: Request, user: ReviewerUser, params: QueueParamsDep, figures: StatisticsDep
 ) -> Response:
-    state = request.app.state
-    figures = statistics(
-        archive,
-        workspace,
-        params.to_filter(zone=app_zone(request)),
-        state.review_config,
-        state.priority_categories,
-    )
     sheets: list[tuple[str, tuple[str, ...], Any]] = [
         (label("stat", name), (label("stat", name), "数量"), list(figures.counts[name].items()))
         for name in DIMENSIONS

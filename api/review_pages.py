@@ -22,7 +22,7 @@ from api.evidence_check import check_capture, record_check
 from api.i18n import label, t
 from api.queue_params import DATE, TEXT_MAX, QueueParamsDep, queue_params
 from api.spreadsheets import content_disposition
-from api.statistics import statistics
+from api.statistics import StatisticsDep
 from api.templating import listing_path, query_string
 from evidence.archive.base import Archive
 
@@ -254,19 +254,11 @@ def stats_page(
     request: Request,
     user: ReviewerUser,
     archive: ArchiveDep,
-    workspace: WorkspaceDep,
     templates: TemplatesDep,
     params: QueueParamsDep,
+    figures: StatisticsDep,
 ) -> Response:
-    state = request.app.state
-    figures = statistics(
-        archive,
-        workspace,
-        params.to_filter(zone=app_zone(request)),
-        state.review_config,
-        state.priority_categories,
-    )
-    names = state.category_names
+    names = request.app.state.category_names
     charts = {
         "category": bar_chart(
             {names.get(k, k or "未分类"): v for k, v in figures.counts["category"].items()},

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, Request
+
+from api.accounts.auth import WorkspaceDep
 from api.cases import Case, ReviewConfig, list_cases, priority_share
+from api.dependencies import ArchiveDep, app_zone
+from api.queue_params import QueueParamsDep
 from api.workspace_db import WorkspaceDb
 from evidence.archive.base import Archive, QueueFilter
 
@@ -51,3 +57,20 @@ def statistics(
         target=config.priority_target,
         referrals=sum(1 for case in cases if case.referral(config)),
     )
+
+
+def request_statistics(
+    request: Request, archive: ArchiveDep, workspace: WorkspaceDep, params: QueueParamsDep
+) -> Statistics:
+    """The figures for a request's queue filters (the page, its JSON and its export agree)."""
+    state = request.app.state
+    return statistics(
+        archive,
+        workspace,
+        params.to_filter(zone=app_zone(request)),
+        state.review_config,
+        state.priority_categories,
+    )
+
+
+StatisticsDep = Annotated[Statistics, Depends(request_statistics)]
