@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from evidence.archive.base import Archive
-from marketguard.models import Artifact, Evidence, Flag, Listing, Seller, utcnow
+from marketguard.models import Artifact, Evidence, Flag, Listing, Review, Seller, utcnow
 
 T0 = utcnow().replace(microsecond=0) - timedelta(days=1)
 
@@ -90,3 +90,31 @@ def shop_listing(
         description=description,
         crawled_at=W0 + timedelta(days=day, minutes=n),
     )
+
+
+def add_workspace_listings(archive: Archive) -> None:
+    """The review workspace's sample store: four listings of two sellers on two platforms, three
+    flagged with different risk scores, one of them confirmed."""
+    archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
+    archive.save_listing(
+        shop_listing(
+            2,
+            "移动电源 20000mAh",
+            platform="mall",
+            location="浙江 义乌",
+            category="power_bank",
+            day=8,
+            description="高仿大牌 原装品质",
+        ),
+        [flag("PRICE_TOO_LOW", "medium")],
+        risk_score=60,
+    )
+    archive.save_listing(
+        shop_listing(
+            3, "童车 Stroller 折叠", seller="s2", location="广东 广州", category="stroller", day=8
+        ),
+        [flag("COUNTERFEIT_WORDING", "low"), flag("PRICE_TOO_LOW", "medium")],
+        risk_score=40,
+    )
+    archive.save_listing(shop_listing(4, "正规充电器"), [])  # same seller, not flagged
+    archive.add_review(Review("shop", "1", "confirmed", "王五"))

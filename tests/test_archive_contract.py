@@ -29,7 +29,15 @@ from marketguard.models import (
     PageError,
     Review,
 )
-from tests.archive_samples import T0, W0, flag, make_evidence, make_listing, shop_listing
+from tests.archive_samples import (
+    T0,
+    W0,
+    add_workspace_listings,
+    flag,
+    make_evidence,
+    make_listing,
+    shop_listing,
+)
 from tests.conftest import REAL_ES_URL, osmem_client
 
 REAL_ES = REAL_ES_URL
@@ -560,29 +568,7 @@ def test_the_risk_score_orders_the_queue_and_confirmed_sellers_are_listed(archiv
 # --- the review workspace's queue: filters, text, keyset pages, seller history, statistics ----
 @pytest.fixture
 def workspace_store(archive: Store) -> Store:
-    archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
-    archive.save_listing(
-        shop_listing(
-            2,
-            "移动电源 20000mAh",
-            platform="mall",
-            location="浙江 义乌",
-            category="power_bank",
-            day=8,
-            description="高仿大牌 原装品质",
-        ),
-        [flag("PRICE_TOO_LOW", "medium")],
-        risk_score=60,
-    )
-    archive.save_listing(
-        shop_listing(
-            3, "童车 Stroller 折叠", seller="s2", location="广东 广州", category="stroller", day=8
-        ),
-        [flag("COUNTERFEIT_WORDING", "low"), flag("PRICE_TOO_LOW", "medium")],
-        risk_score=40,
-    )
-    archive.save_listing(shop_listing(4, "正规充电器"), [])  # same seller, not flagged
-    archive.add_review(Review("shop", "1", "confirmed", "王五"))
+    add_workspace_listings(archive)
     return archive
 
 

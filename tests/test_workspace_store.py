@@ -12,40 +12,13 @@ import pytest
 
 from evidence.archive.base import QueueFilter
 from evidence.archive.sqlite import SqliteArchive
-from marketguard.models import Flag, Review
-from tests.archive_samples import W0, shop_listing
-
-
-def flag(rule: str = "CCC_MISSING", severity: str = "high") -> Flag:
-    return Flag(rule, severity, "原因", "依据")  # type: ignore[arg-type]
+from tests.archive_samples import W0, add_workspace_listings, flag, shop_listing
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteArchive]:
     archive = SqliteArchive(tmp_path)
-    archive.save_listing(shop_listing(1, "65W 快充充电器 免3C"), [flag()], risk_score=90)
-    archive.save_listing(
-        shop_listing(
-            2,
-            "移动电源 20000mAh",
-            platform="mall",
-            location="浙江 义乌",
-            category="power_bank",
-            day=8,
-            description="高仿大牌 原装品质",
-        ),
-        [flag("PRICE_TOO_LOW", "medium")],
-        risk_score=60,
-    )
-    archive.save_listing(
-        shop_listing(
-            3, "童车 Stroller 折叠", seller="s2", location="广东 广州", category="stroller", day=8
-        ),
-        [flag("COUNTERFEIT_WORDING", "low"), flag("PRICE_TOO_LOW", "medium")],
-        risk_score=40,
-    )
-    archive.save_listing(shop_listing(4, "正规充电器"), [])  # same seller, not flagged
-    archive.add_review(Review("shop", "1", "confirmed", "王五"))
+    add_workspace_listings(archive)
     yield archive
     archive.close()
 
