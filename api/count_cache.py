@@ -16,21 +16,11 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from evidence.archive.base import Archive, QueueFilter
+from evidence.archive.base import FILTER_FIELDS, Archive, QueueFilter
 
 TTL = 15.0
 CAP = 1000  # as many as a bulk action may touch (api.decisions.BULK_MAX)
 MAX_ENTRIES = 512
-_FIELDS = (
-    "category",
-    "rule_id",
-    "decision",
-    "platform",
-    "region",
-    "found_from",
-    "found_to",
-    "text",
-)
 _lock = threading.Lock()
 
 
@@ -43,7 +33,7 @@ class Total(NamedTuple):
 
 
 def _key(query: QueueFilter) -> tuple[Any, ...]:
-    return tuple(getattr(query, name) for name in _FIELDS)
+    return tuple(getattr(query, name) for name in FILTER_FIELDS)
 
 
 def count(state: Any, archive: Archive, query: QueueFilter) -> Total:

@@ -13,7 +13,13 @@ from typing import Literal
 
 from api.accounts import audit
 from api.workspace_db import WorkspaceDb, from_text, to_text
-from evidence.archive.base import Archive, ListingRecord, QueueFilter, UnknownListingError
+from evidence.archive.base import (
+    FILTER_FIELDS,
+    Archive,
+    ListingRecord,
+    QueueFilter,
+    UnknownListingError,
+)
 from marketguard.models import Review
 
 Action = Literal["confirmed", "dismissed", "recheck"]
@@ -239,14 +245,4 @@ def bulk_decide(
 
 
 def _filter_dict(query: QueueFilter) -> dict[str, object]:
-    names = (
-        "category",
-        "rule_id",
-        "decision",
-        "platform",
-        "region",
-        "found_from",
-        "found_to",
-        "text",
-    )
-    return {n: getattr(query, n) for n in names if getattr(query, n) not in (None, "")}
+    return {n: getattr(query, n) for n in FILTER_FIELDS if getattr(query, n) not in (None, "")}

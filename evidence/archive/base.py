@@ -146,6 +146,19 @@ class QueueFilter:
     after: str | None = None
 
 
+# What a QueueFilter selects by (not paging): its identity for caches and audit records.
+FILTER_FIELDS: tuple[str, ...] = (
+    "category",
+    "rule_id",
+    "decision",
+    "platform",
+    "region",
+    "found_from",
+    "found_to",
+    "text",
+)
+
+
 @dataclass(slots=True)
 class ListingState:
     """What an incremental pass needs to know about a stored listing (no content)."""
