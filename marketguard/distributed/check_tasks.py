@@ -12,38 +12,21 @@ redelivery, changes nothing. A locked database is retried with backoff.
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
 
 from marketguard.distributed.app import app
-from marketguard.distributed.feed_tasks import backoff, is_transient
-from marketguard.settings import Settings
+from marketguard.distributed.feed_tasks import backoff, current_home, workspace
+from marketguard.distributed.retry import is_transient
 
 if TYPE_CHECKING:
-    from api.workspace_db import WorkspaceDb
+    pass
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 6
-_open_lock = threading.Lock()
-
-
-@functools.cache
-def _workspace_unlocked(home: Path) -> WorkspaceDb:
-    from api.workspace_db import open_workspace
-
-    return open_workspace(home)
-
-
-def _workspace() -> WorkspaceDb:
-    # One workspace per worker process (and home); it keeps a connection per thread.
-    with _open_lock:
-        return _workspace_unlocked(Path(Settings.from_env().home))
 
 
 @app.task(bind=True, name="marketguard.notify.check_result")
@@ -65,10 +48,10 @@ def check_result(
 
     try:
         if state == "running":
-            mark_running(_workspace(), int(check_id))
+            mark_running(workspace(current_home()), int(check_id))
             return {"check_id": check_id, "state": state, "updated": True}
         updated = finish_check(
-            _workspace(),
+            workspace(current_home()),
             int(check_id),
             state=state,
             platform=platform,

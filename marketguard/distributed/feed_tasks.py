@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Task
 
+from marketguard.distributed import retry
 from marketguard.distributed.app import app
+from marketguard.distributed.retry import is_transient
 from marketguard.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,33 +50,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 4
-BACKOFF_BASE = 2.0  # seconds before the first retry; doubled each time
-BACKOFF_MAX = 60.0
-
-
-def _elasticsearch_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from elasticsearch import ConnectionError as EsConnectionError
-        from elasticsearch import ConnectionTimeout
-    except ImportError:  # the SQLite store needs no client
-        return ()
-    return (EsConnectionError, ConnectionTimeout)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth trying again shortly: the same call may well succeed."""
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        return "locked" in text or "busy" in text
-    # OSError covers the store's ArchiveUnavailableError (a ConnectionError) too.
-    return isinstance(exc, (OSError, *_elasticsearch_errors()))
+BACKOFF_MAX = 60.0  # the next beat tick would pick the work up anyway
 
 
 def backoff(retries: int) -> float:
-    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**retries))
+    return retry.backoff(retries, longest=BACKOFF_MAX)
 
 
-def _home() -> Path:
+def current_home() -> Path:
     return Path(Settings.from_env().home)
 
 
@@ -100,7 +82,7 @@ def _archive_unlocked(home: Path) -> Archive:
     return open_archive(home)
 
 
-def _workspace(home: Path) -> WorkspaceDb:
+def workspace(home: Path) -> WorkspaceDb:
     with _open_lock:
         return _workspace_unlocked(home)
 
@@ -114,18 +96,24 @@ def _run(task: Task, work: str) -> dict[str, Any]:
     from api.feed import notices, recheck, webhooks
     from api.feed.config import FeedConfig
 
-    home = _home()
+    home = current_home()
     try:
         if work == "webhooks":
-            return asdict(webhooks.deliver_due(_workspace(home), FeedConfig()))
+            return asdict(webhooks.deliver_due(workspace(home), FeedConfig()))
         if work == "overdue":
-            return {"overdue": notices.mark_overdue(_workspace(home))}
-        return asdict(recheck.run_rechecks(_workspace(home), _archive(home), FeedConfig()))
+            return {"overdue": notices.mark_overdue(workspace(home))}
+        return asdict(recheck.run_rechecks(workspace(home), _archive(home), FeedConfig()))
     except Exception as exc:
         if not is_transient(exc):
             raise
         retries = int(task.request.retries)
-        logger.warning("feed %s: %s; retry %d in %.0f s", work, exc, retries + 1, backoff(retries))
+        logger.warning(
+            "feed %s: %s; retry %d in %.0f s",
+            work,
+            exc,
+            retries + 1,
+            backoff(retries),
+        )
         raise task.retry(exc=exc, countdown=backoff(retries), max_retries=MAX_RETRIES) from exc
 
 
@@ -146,9 +134,9 @@ def start_requested_rechecks(self: Task) -> dict[str, Any]:
     """Officers' open re-check requests become urgent checks on the workers."""
     from api.checks.rechecks import start_requested_rechecks as start
 
-    home = _home()
+    home = current_home()
     try:
-        return asdict(start(_workspace(home), _archive(home), celery_app=app))
+        return asdict(start(workspace(home), _archive(home), celery_app=app))
     except Exception as exc:
         if not is_transient(exc):
             raise

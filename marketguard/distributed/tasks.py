@@ -29,7 +29,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -43,6 +42,7 @@ from celery.exceptions import Retry
 
 from marketguard.distributed import wire
 from marketguard.distributed.app import ROUTINE, URGENT, app, config_of, priority
+from marketguard.distributed.retry import TransientError, backoff, is_transient
 from marketguard.models import PageError
 from marketguard.settings import Settings
 
@@ -52,26 +52,6 @@ MAX_RETRIES = 5
 DOWNLOAD_TIMEOUT = 30.0  # crawlers/settings.py's
 # A crashed browser may crash again on the same page; two fresh browsers is enough to tell.
 CAPTURE_CRASH_RETRIES = 2
-
-
-class TransientError(Exception):
-    """Worth trying again later: the store or the network was briefly away."""
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TransientError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return "locked" in str(exc) or "busy" in str(exc)
-    if isinstance(exc, OSError):
-        return not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError)
-    name = type(exc).__name__
-    return name in {"ArchiveUnavailableError", "ConnectionTimeout", "TransportError"}
-
-
-def backoff(retries: int) -> float:
-    """Seconds before retry ``retries`` + 1: 2, 4, 8, 16, 32 (capped at 5 minutes)."""
-    return float(min(300, 2 ** (retries + 1)))
 
 
 # --- per-process resources ------------------------------------------------------------------
@@ -151,8 +131,7 @@ class _CaptureLoop:
                 self.capturer = self._make()
             return await self.capturer.capture(**kwargs)
 
-        timeout = config_of(app).capture_timeout * 2 + 30
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(longest_capture())
 
     def reset(self) -> None:
         """Close a browser that crashed; the next capture launches a fresh one."""
@@ -166,6 +145,11 @@ class _CaptureLoop:
             asyncio.run_coroutine_threadsafe(close(), self.loop).result(60)
         except Exception:
             logger.exception("closing the crashed browser failed")
+
+
+def longest_capture() -> float:
+    """A capture's own timeout plus the browser's launch (or relaunch) and the writes."""
+    return config_of(app).capture_timeout * 2 + 30
 
 
 def capture_loop() -> _CaptureLoop:
@@ -193,7 +177,7 @@ def failures(task: Task, url: str, pass_id: Any) -> Iterator[None]:
     except Retry:
         raise
     except Exception as exc:
-        if _is_transient(exc) and task.request.retries < task.max_retries:
+        if is_transient(exc) and task.request.retries < task.max_retries:
             logger.warning("%s for %s failed (%s); retrying", task.name, url, exc)
             raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
         logger.exception("%s for %s failed for good", task.name, url)
@@ -426,7 +410,7 @@ def capture(self: Task, **payload: Any) -> None:
         store = archive()
         # Long enough for the slowest capture; a dead worker's lease runs out before Redis
         # hands its task to another worker (visibility timeout > lease, config.py).
-        lease = min(config.capture_timeout * 2 + 30, config.visibility_timeout - 1)
+        lease = min(longest_capture(), config.visibility_timeout - 1)
         claim = store.claim_work(key, me, lease)
         if claim.state == "busy":
             # Another worker is on it (a duplicate delivery): look again when its lease ends.
