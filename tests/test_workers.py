@@ -23,7 +23,13 @@ from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.submit import submit_crawl, wait_idle
 from marketguard.settings import Settings
 from tests.conftest import redis_url, run_cli
-from tests.workers import Worker, flushed_redis, wait_for_workers
+from tests.workers import (
+    Worker,
+    crawl_in_process,
+    crawl_summary,
+    flushed_redis,
+    wait_for_workers,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -86,23 +92,12 @@ def test_a_pass_over_two_workers_equals_the_single_process_pass(
     ]
     try:
         with DemoServer(market) as shop:
-            alone = run_cli(
-                "crawl",
-                "--base-url",
-                shop.url,
-                "--json",
-                "--in-process",
-                env={"MARKETGUARD_HOME": str(single), "MARKETGUARD_BROKER_URL": ""},
-            )
-            assert alone.returncode == 0, alone.stderr[-3000:]
+            summary_alone = crawl_in_process(shop.url, single)
             wait_for_workers(app, 2)
-            spread_out = run_cli("crawl", "--base-url", shop.url, "--json", env=_env(spread))
-            assert spread_out.returncode == 0, spread_out.stderr[-3000:]
+            summary_spread = crawl_summary(shop.url, _env(spread))
     finally:
         for worker in workers:
             worker.stop()
-    summary_alone = json.loads(alone.stdout.strip().splitlines()[-1])
-    summary_spread = json.loads(spread_out.stdout.strip().splitlines()[-1])
     for key in ("listings", "flagged", "evidence", "errors", "by_rule"):
         assert summary_spread[key] == summary_alone[key], key
     assert summary_alone["flagged"] > 5 and summary_alone["evidence"] == summary_alone["flagged"]

@@ -20,9 +20,9 @@ from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.submit import run_summary, submit_crawl, wait_idle
 from marketguard.settings import Settings
-from tests.conftest import REAL_ES_URL, REPO_ROOT, osmem_client, run_cli
+from tests.conftest import REAL_ES_URL, REPO_ROOT, osmem_client
 from tests.test_pass_on_es import queue
-from tests.workers import Worker, flushed_redis, wait_for_workers
+from tests.workers import Worker, crawl_in_process, flushed_redis, wait_for_workers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -81,19 +81,7 @@ def test_two_workers_on_one_elasticsearch_store_equal_the_single_process_pass(
     app = make_app(WorkerConfig(broker_url=broker))
     try:
         with DemoServer(market) as shop:
-            alone = run_cli(
-                "crawl",
-                "--base-url",
-                shop.url,
-                "--json",
-                "--in-process",
-                env={
-                    "MARKETGUARD_HOME": str(tmp_path / "single"),
-                    "MARKETGUARD_BROKER_URL": "",
-                    "MARKETGUARD_ES_URL": "",
-                },
-            )
-            assert alone.returncode == 0, alone.stderr[-3000:]
+            crawl_in_process(shop.url, tmp_path / "single")
             wait_for_workers(app, 2, timeout=90)
             keywords = ",".join(watchlist_search_terms(Settings()))
             task = submit_crawl(app, "demo_shop", {"base_url": shop.url, "keywords": keywords})

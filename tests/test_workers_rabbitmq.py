@@ -3,7 +3,6 @@ RabbitMQ on 127.0.0.1:5672) gives the in-process summary, and status reads its q
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
@@ -15,8 +14,7 @@ from demo.server import DemoServer
 from marketguard.distributed.app import QUEUES, make_app
 from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.status import queue_depths
-from tests.conftest import run_cli
-from tests.workers import Worker, wait_for_workers
+from tests.workers import Worker, crawl_in_process, crawl_summary, wait_for_workers
 
 AMQP = os.environ.get("MARKETGUARD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -54,24 +52,12 @@ def test_a_pass_through_a_rabbitmq_worker_equals_the_in_process_pass(tmp_path: P
     try:
         wait_for_workers(app, 1)
         with DemoServer(market) as shop:
-            alone = run_cli(
-                "crawl",
-                "--base-url",
-                shop.url,
-                "--json",
-                "--no-capture",
-                "--in-process",
-                env={"MARKETGUARD_HOME": str(tmp_path / "single"), "MARKETGUARD_BROKER_URL": ""},
-            )
-            spread = run_cli("crawl", "--base-url", shop.url, "--json", "--no-capture", env=env)
-        assert alone.returncode == 0, alone.stderr[-3000:]
-        assert spread.returncode == 0, spread.stderr[-3000:]
+            a = crawl_in_process(shop.url, tmp_path / "single", "--no-capture")
+            b = crawl_summary(shop.url, env, "--no-capture")
         depths = queue_depths(app)
     finally:
         worker.stop()
         _purge(app)
-    a = json.loads(alone.stdout.strip().splitlines()[-1])
-    b = json.loads(spread.stdout.strip().splitlines()[-1])
     for key in ("listings", "flagged", "errors", "by_rule"):
         assert b[key] == a[key], key
     assert a["flagged"] > 0

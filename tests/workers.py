@@ -3,6 +3,7 @@ test file's own (see DEVELOPERS.md, "Worker tests")."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 import redis
 
 from marketguard.distributed.submit import answering_workers
-from tests.conftest import REPO_ROOT, redis_url
+from tests.conftest import REPO_ROOT, redis_url, run_cli
 
 
 @contextmanager
@@ -68,3 +69,16 @@ def wait_for_workers(app: Any, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while len(answering_workers(app, timeout=1.0)) < count:
         assert time.monotonic() < deadline, f"{count} workers did not come up"
+
+
+def crawl_summary(base_url: str, env: dict[str, str], *options: str) -> dict[str, Any]:
+    """``marketguard crawl --base-url URL --json OPTIONS`` with ``env``: its summary."""
+    done = run_cli("crawl", "--base-url", base_url, "--json", *options, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def crawl_in_process(base_url: str, home: Path, *options: str) -> dict[str, Any]:
+    """The single-process pass's summary, whatever broker or cluster the environment names."""
+    env = {"MARKETGUARD_HOME": str(home), "MARKETGUARD_BROKER_URL": "", "MARKETGUARD_ES_URL": ""}
+    return crawl_summary(base_url, env, "--in-process", *options)
