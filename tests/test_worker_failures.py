@@ -17,6 +17,7 @@ from marketguard.distributed.app import make_app
 from marketguard.distributed.config import WorkerConfig
 from marketguard.distributed.submit import submit_crawl, wait_idle
 from marketguard.models import Flag, Listing
+from tests.conftest import redis_url, run_cli
 from tests.workers import Worker, flushed_redis, wait_for_workers
 
 DB = 15
@@ -167,3 +168,39 @@ def test_a_crawl_job_that_finds_nothing_stops_with_a_recorded_error(
     db.close()
     assert len(errors) == 1 and "stopped: a slice of 8 s" in errors[0], errors
     assert slices == 3  # 2 s, 4 s, 8 s
+
+
+def test_worker_settings_that_cannot_work_are_refused_with_the_reason(tmp_path: Path) -> None:
+    from marketguard.distributed.config import worker_config
+
+    (tmp_path / "marketguard.toml").write_text(
+        '[workers]\nbroker_url = "redis://127.0.0.1:6379/3"\ncrawl_slice = 600\n', "utf-8"
+    )
+    # A 600 s slice plus a 120 s capture stay inside the default 900 s visibility timeout.
+    assert worker_config(tmp_path, env={}).broker_url == "redis://127.0.0.1:6379/3"
+    # The environment wins over the file; a task longer than the visibility timeout is refused.
+    with pytest.raises(ValueError, match="must exceed a crawl slice plus a capture"):
+        worker_config(tmp_path, env={"MARKETGUARD_VISIBILITY_TIMEOUT": "700"})
+    with pytest.raises(ValueError, match="MARKETGUARD_CRAWL_SLICE must be a number"):
+        worker_config(tmp_path, env={"MARKETGUARD_CRAWL_SLICE": "five minutes"})
+    (tmp_path / "marketguard.toml").write_text("[workers]\ncrawl_slice = -1\n", "utf-8")
+    with pytest.raises(ValueError, match=r"\[workers\] crawl_slice must be positive"):
+        worker_config(tmp_path, env={})
+    (tmp_path / "marketguard.toml").write_text("[workers\n", "utf-8")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        worker_config(tmp_path, env={})
+
+
+def test_the_worker_command_refuses_without_a_broker_or_with_an_unknown_queue(
+    tmp_path: Path,
+) -> None:
+    home = {"MARKETGUARD_HOME": str(tmp_path)}
+    alone = run_cli("worker", env={**home, "MARKETGUARD_BROKER_URL": ""})
+    assert alone.returncode == 2 and "no broker configured" in alone.stderr
+    wrong = run_cli(
+        "worker",
+        "--queues",
+        "crawl,captures",
+        env={**home, "MARKETGUARD_BROKER_URL": redis_url(DB)},
+    )
+    assert wrong.returncode == 2 and "unknown queues captures" in wrong.stderr
